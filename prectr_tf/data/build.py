@@ -1,0 +1,211 @@
+"""`prectr build`: an impression log -> sharded TFRecords + vocabularies.
+
+Output directory layout (written to a temporary sibling and renamed into
+place, so a reader never sees a half-built dataset):
+
+    dataset.json               schema, config, splits, counts, timings
+    train-00000-of-000NN.tfrecord ...
+    eval-00000-of-000NN.tfrecord  ...
+    vocab/{user_id,item_id,item_category,query}.txt   train split, by count
+    rejects.csv                every rejected log row, with file/row/field/why
+
+The split is by time: requests whose timestamp is at or after the
+`1 - eval_fraction` quantile of request times go to `eval`. Histories and
+contexts of eval examples still see every earlier event, train or eval —
+that is what a model serving at that moment would have seen.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from prectr_tf.data.examples import ExampleBuilder, HistoryConfig
+from prectr_tf.data.query_normalization import normalize_query
+from prectr_tf.data.tfrecord import serialize_columns
+from prectr_tf.data.validation import read_log
+
+DATASET_FILE = "dataset.json"
+VOCAB_FIELDS = ("user_id", "item_id", "item_category", "query")
+SPLITS = ("train", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    """How `build_dataset` turns a log into examples.
+
+    Args:
+        history: which rows count as events (`HistoryConfig`).
+        eval_fraction: share of the latest requests held out as `eval`
+            (0 disables the split).
+        num_shards: TFRecord files per split (more shards, more parallel
+            reads; at most one per `chunk_size` examples is useful).
+        vocab_min_count: tokens seen fewer times in train are left out of the
+            vocabularies (they map to the model's OOV bucket).
+        chunk_size: impressions processed per step (bounds memory).
+        out_of_order: policy for log rows out of time order
+            (`"error"`, `"reject"`, `"sort"`; see `validate_log`).
+    """
+
+    history: HistoryConfig = HistoryConfig()
+    eval_fraction: float = 0.1
+    num_shards: int = 4
+    vocab_min_count: int = 1
+    chunk_size: int = 100_000
+    out_of_order: str = "error"
+
+    def __post_init__(self):
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        for name in ("num_shards", "vocab_min_count", "chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def split_by_time(timestamps, eval_fraction):
+    """Boolean eval mask: rows at or after the (1 - eval_fraction) quantile of
+    distinct request times; all-False when eval_fraction is 0."""
+    if eval_fraction == 0 or len(timestamps) == 0:
+        return np.zeros(len(timestamps), dtype=bool)
+    times = np.unique(timestamps)
+    cutoff = times[min(len(times) - 1, int(np.floor(len(times) * (1 - eval_fraction))))]
+    return timestamps >= cutoff
+
+
+def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, progress=True):
+    """Build a dataset directory from a log.
+
+    Args:
+        log: a log file path, a list of them, or an already validated frame.
+        out_dir: the dataset directory to create.
+        schema: the `DataSchema` (list lengths, K, item feature width).
+        config: a `BuildConfig`.
+        overwrite: replace an existing `out_dir`.
+        progress: show progress bars.
+
+    Returns:
+        the dataset description written to `dataset.json` (a dict).
+    """
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    started = time.perf_counter()
+    if isinstance(log, pd.DataFrame):
+        frame, report = log, None
+    else:
+        frame, report = read_log(log, schema, out_of_order=config.out_of_order)
+    read_seconds = time.perf_counter() - started
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".building-", dir=parent)
+    try:
+        started = time.perf_counter()
+        builder = ExampleBuilder(frame, schema, config.history)
+        is_eval = split_by_time(frame["timestamp"].to_numpy(), config.eval_fraction)
+        splits, history_seconds, write_seconds = {}, 0.0, 0.0
+        for split, rows in (("train", np.flatnonzero(~is_eval)), ("eval", np.flatnonzero(is_eval))):
+            if split == "eval" and config.eval_fraction == 0:
+                continue
+            info, h, w = _write_split(builder, rows, split, staging, schema, config, progress)
+            splits[split] = info
+            history_seconds += h
+            write_seconds += w
+        vocab_sizes = _write_vocabularies(frame.iloc[np.flatnonzero(~is_eval)], staging,
+                                          config.vocab_min_count)
+        rejected = 0
+        if report is not None:
+            report.write(os.path.join(staging, "rejects.csv"))
+            rejected = report.count
+        description = {
+            "schema": json.loads(schema.to_json()),
+            "config": dataclasses.asdict(config),
+            "sources": sorted(set(frame["_source"])) if "_source" in frame.columns else [],
+            "num_impressions": int(len(frame)),
+            "num_rejected": rejected,
+            "rejects_by_reason": {} if report is None else report.counts_by_reason(),
+            "splits": splits,
+            "vocab_sizes": vocab_sizes,
+            "seconds": {"read_and_validate": round(read_seconds, 3),
+                        "histories": round(history_seconds, 3),
+                        "serialize_and_write": round(write_seconds, 3),
+                        "total": round(read_seconds + time.perf_counter() - started, 3)},
+        }
+        with open(os.path.join(staging, DATASET_FILE), "w") as fh:
+            json.dump(description, fh, indent=2)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.rename(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return description
+
+
+def _write_split(builder, rows, split, staging, schema, config, progress):
+    num_shards = max(1, min(config.num_shards, -(-len(rows) // config.chunk_size)))
+    shard_rows = np.array_split(rows, num_shards)
+    files, history_seconds, write_seconds = [], 0.0, 0.0
+    bar = tqdm(total=len(rows), desc=f"build {split}", unit="ex", disable=not progress)
+    for shard, shard_part in enumerate(shard_rows):
+        name = f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord"
+        files.append(name)
+        with tf.io.TFRecordWriter(os.path.join(staging, name)) as writer:
+            for start in range(0, len(shard_part), config.chunk_size):
+                chunk = shard_part[start:start + config.chunk_size]
+                t0 = time.perf_counter()
+                columns = builder.columns(chunk)
+                t1 = time.perf_counter()
+                for record in serialize_columns(columns, schema).numpy():
+                    writer.write(record)
+                write_seconds += time.perf_counter() - t1
+                history_seconds += t1 - t0
+                bar.update(len(chunk))
+    bar.close()
+    clicks = builder.frame["click"].to_numpy()[rows]
+    labelled = builder.frame["relevance"].to_numpy()[rows] >= 0
+    timestamps = builder.frame["timestamp"].to_numpy()[rows]
+    info = {
+        "files": files,
+        "num_examples": int(len(rows)),
+        "num_clicks": int((clicks == 1).sum()),
+        "num_relevance_labelled": int(labelled.sum()),
+        "time_range": [int(timestamps.min()), int(timestamps.max())] if len(rows) else None,
+    }
+    return info, history_seconds, write_seconds
+
+
+def _write_vocabularies(train, staging, min_count):
+    os.makedirs(os.path.join(staging, "vocab"))
+    sizes = {}
+    for field in VOCAB_FIELDS:
+        values = train[field].to_numpy(dtype=object)
+        if field == "query":
+            values = normalize_query(values.astype(str)).numpy().astype(object)
+            values = np.array([v.decode("utf-8") for v in values], dtype=object)
+        counts = pd.Series(values).value_counts(sort=False)
+        counts = counts[counts >= min_count]
+        # Most frequent first; ties by token so the file is deterministic.
+        order = np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))
+        tokens = [t for t in counts.index.to_numpy(dtype=object)[order] if t != ""]
+        with open(os.path.join(staging, "vocab", f"{field}.txt"), "w", encoding="utf-8") as fh:
+            fh.writelines(f"{t}\n" for t in tokens)
+        sizes[field] = len(tokens)
+    return sizes
+
+
+def read_dataset_info(data_dir):
+    """The `dataset.json` of a built dataset, with a clear error if absent."""
+    path = os.path.join(os.fspath(data_dir), DATASET_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: is {data_dir} a dataset built by "
+                                "`prectr build`?")
+    with open(path) as fh:
+        return json.load(fh)
