@@ -1,15 +1,16 @@
 """User-activity buckets: the one definition the simulator's statistics, the
 builder and the sliced metrics share.
 
-A user's activity at an impression is the number of their events strictly
-before it (`user_event_count` in a built example). `cold` means none — the
-cold-start slice that cross-user preference mining is meant to help.
+A user's activity at an impression is the number of their impressions
+strictly before it (`user_event_count` in a built example). `cold` means none
+— the cold-start slice that cross-user preference mining is meant to help.
+`low` ends at 50: up to five earlier result pages of ten.
 """
 
 import numpy as np
 
 ACTIVITY_BUCKETS = ("cold", "low", "high")
-DEFAULT_LOW_MAX = 10
+DEFAULT_LOW_MAX = 50
 
 
 def activity_bucket(event_count, low_max=DEFAULT_LOW_MAX):
@@ -23,7 +24,7 @@ def activity_bucket(event_count, low_max=DEFAULT_LOW_MAX):
         int64 array (or scalar) of indices into `ACTIVITY_BUCKETS`.
 
     Example:
-    >>> activity_bucket([0, 1, 10, 11]).tolist()
+    >>> activity_bucket([0, 1, 50, 51]).tolist()
     [0, 1, 1, 2]
     """
     counts = np.asarray(event_count, dtype=np.int64)

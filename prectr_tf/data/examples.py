@@ -74,6 +74,9 @@ class ExampleBuilder:
         self.query = pd.factorize(self.query_id)[0].astype(np.int64)
         pair = pd.factorize(self.user * (self.query.max(initial=0) + 1) + self.query)[0]
 
+        # Activity counts every earlier impression of the user, whatever the
+        # history keeps, so buckets mean the same under any HistoryConfig.
+        self.user_impressions = SortedEvents(self.user, self.time_rank, num_times)
         self.history_rows = np.flatnonzero(_event_mask(frame, config.history_events))
         rows = self.history_rows
         self.history_events = SortedEvents(self.user[rows], self.time_rank[rows], num_times)
@@ -117,7 +120,8 @@ class ExampleBuilder:
             out[name] = self.frame[name].to_numpy()[rows]
         out["query_id"] = self.query_id[rows]
         lists = self.lists(rows)
-        out["user_event_count"] = lists["user_history"].total
+        lo, hi = self.user_impressions.bounds(self.user[rows], self.time_rank[rows])
+        out["user_event_count"] = (hi - lo).astype(np.int64)
         for list_name in HISTORY_LISTS:
             event_lists = lists[list_name]
             valid = event_lists.index >= 0

@@ -166,8 +166,8 @@ class DataSchema:
             shape = (self.num_item_features,) if f.vector else ()
             out.append((f.name, f.dtype, shape))
         out.append(("query_id", INT64, ()))
-        # Total prior events of the user (uncapped): the activity signal for
-        # the preference gate and the cold/low/high slices.
+        # The user's impressions before this one (uncapped): the activity
+        # signal for the preference gate and the cold/low/high slices.
         out.append(("user_event_count", INT64, ()))
         for list_name in HISTORY_LISTS:
             length = self.list_length(list_name)

@@ -216,8 +216,8 @@ def validate_log(frame, schema, source, rows=None, on_bad_row="reject", out_of_o
     clean = pd.DataFrame(out, columns=list(schema.log_columns()))
     clean["_source"] = source
     clean["_row"] = rows
-    _check_requests(clean, reject)
-    _check_order(clean, reject, out_of_order, source)
+    _check_requests(clean, reject, bad)
+    _check_order(clean, reject, out_of_order, source, bad)
     clean = clean[~bad].reset_index(drop=True)
     clean, dup_report = _reject_duplicates(clean, on_bad_row)
     report.extend(dup_report)
@@ -268,25 +268,30 @@ def _check_vectors(raw, field, width, reject):
     return vectors
 
 
-def _check_requests(clean, reject):
-    """Rows of one request must agree on user, query and timestamp."""
-    groups = clean.groupby("request_id", sort=False)
+def _check_requests(clean, reject, bad):
+    """Rows of one request must agree on user, query and timestamp (compared
+    with the request's first row that is not already rejected)."""
+    ok = np.flatnonzero(~bad)
+    valid = clean.iloc[ok]
+    groups = valid.groupby("request_id", sort=False)
     first_row = groups["_row"].transform("first").to_numpy()
     for name in ("user_id", "query", "timestamp"):
-        mask = (clean[name] != groups[name].transform("first")).to_numpy()
+        differs = (valid[name] != groups[name].transform("first")).to_numpy()
         values = clean[name].to_numpy(dtype=object)
-        for row in np.unique(first_row[mask]):
-            reject(mask & (first_row == row), name,
-                   f"differs from its request's first row {row}", values)
+        for row in np.unique(first_row[differs]):
+            mask = np.zeros(len(clean), dtype=bool)
+            mask[ok[differs & (first_row == row)]] = True
+            reject(mask, name, f"differs from its request's first row {row}", values)
 
 
-def _check_order(clean, reject, policy, source):
+def _check_order(clean, reject, policy, source, bad):
     ts = clean["timestamp"].to_numpy()
     if len(ts) == 0:
         return
-    running_max = np.maximum.accumulate(ts)
+    # Rows already rejected (e.g. a missing timestamp) do not set the pace.
+    running_max = np.maximum.accumulate(np.where(bad, np.iinfo(np.int64).min, ts))
     earlier = np.concatenate([[np.iinfo(np.int64).min], running_max[:-1]])
-    out_of_order = ts < earlier
+    out_of_order = (ts < earlier) & ~bad
     if not out_of_order.any() or policy == "sort":
         return
     if policy == "error":
