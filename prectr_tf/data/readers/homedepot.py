@@ -14,9 +14,8 @@ as follows — each choice is the simplest one that keeps the contract
 query or timestamp):
 
 * one judged pair = one impression; `impression_id` = `"hd-<id>"`;
-* one **request per normalised search term** (lower-cased, whitespace runs
-  collapsed, stripped: the rule of `prectr_tf.data.query_normalization`,
-  re-implemented here because that module needs TensorFlow);
+* one **request per normalised search term** (the `query_id` of
+  `prectr_tf.data.query_normalization`, the rule the builder and serving use);
   `request_id` = `"hd-q<n>"`, n counting normalised terms in order of first
   appearance in the file;
 * `user_id` = one pseudo-user per request, `"hd-q<n>"`: every user has a
@@ -43,6 +42,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from prectr_tf.data.query_normalization import query_ids_for
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.data.validation import validate_log
 
@@ -137,41 +137,39 @@ def read_homedepot_pairs(data_dir, num_levels=4):
 
 
 def normalize_query_text(queries):
-    """Lower-case, collapse whitespace runs to one space, strip (numpy/pandas
-    twin of `query_normalization.normalize_query`)."""
+    """Lower-case, collapse whitespace runs to one space, strip: the pandas
+    twin of `query_normalization.normalize_query` for the simulator, which
+    stays free of TensorFlow (tests check the two agree on Home Depot)."""
     return (pd.Series(queries, dtype=str).str.lower()
             .str.replace(r"\s+", " ", regex=True).str.strip())
 
 
-def read_homedepot(data_dir, schema=DataSchema()):
+def read_homedepot(data_dir, schema=DataSchema(), on_bad_row="reject"):
     """Read Home Depot as an impression log in the contract (module docstring).
-
-    The frame is checked with `prectr_tf.data.validation.validate_log`
-    (`on_bad_row="raise"`): the file is fixed and published, so a row that
-    breaks the contract is a bug of this reader, not data to skip.
 
     Args:
         data_dir: folder holding `train.csv.zip`.
         schema: the `DataSchema`; K (`num_relevance_levels`) sets the level
             mapping. `item_features` is not produced: pass a schema with
             `num_item_features=0` (the default).
+        on_bad_row: `"reject"` or `"raise"` (see `validate_log`).
 
     Returns:
-        DataFrame with exactly `schema.log_columns()`, 74,067 rows for the
-        published file; strings as `str`, `position` and `timestamp` int64,
-        `click` and `relevance` nullable `Int64`.
+        `(frame, report)` from `validate_log`: 74,067 rows for the published
+        file, rows named by their CSV record number; `click` is -1 (missing)
+        everywhere.
 
     Example:
-    >>> log = read_homedepot("../shared/data/homedepot")  # doctest: +SKIP
-    >>> log["click"].isna().all()  # doctest: +SKIP
+    >>> log, report = read_homedepot("../shared/data/homedepot")  # doctest: +SKIP
+    >>> (log["click"] == -1).all()  # doctest: +SKIP
     True
     """
     if schema.num_item_features:
         raise ValueError("Home Depot has no item features: use a DataSchema with "
                          f"num_item_features=0, got {schema.num_item_features}")
     pairs = read_homedepot_pairs(data_dir, schema.num_relevance_levels)
-    normalised = normalize_query_text(pairs["search_term"])
-    request = pd.factorize(normalised)[0]  # codes in order of first appearance
+    # codes in order of first appearance
+    request = pd.factorize(query_ids_for(pairs["search_term"].to_numpy(dtype=object)))[0]
     by_request = pairs.groupby(request, sort=False)
     request_ids = pd.Series(request).map(lambda n: f"hd-q{n}").to_numpy(dtype=object)
     log = pd.DataFrame({
@@ -192,6 +190,5 @@ def read_homedepot(data_dir, schema=DataSchema()):
     log = log.sort_values(["timestamp", "position"], kind="stable")
     file_rows = log.index.to_numpy() + 1  # to name a bad row by its CSV record
     log = log[list(schema.log_columns())].reset_index(drop=True)
-    validate_log(log, schema, source=os.path.join(os.fspath(data_dir), FILE_NAME),
-                 rows=file_rows, on_bad_row="raise")
-    return log
+    return validate_log(log, schema, source=os.path.join(os.fspath(data_dir), FILE_NAME),
+                        rows=file_rows, on_bad_row=on_bad_row)

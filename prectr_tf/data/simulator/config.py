@@ -205,11 +205,8 @@ class SimulatorConfig:
     @classmethod
     def from_dict(cls, values):
         """Build from a mapping (e.g. parsed YAML), rejecting unknown keys."""
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown SimulatorConfig key(s) {unknown}; valid keys: {valid}")
-        return cls(**values)
+        from prectr_tf.config import dataclass_from_dict  # noqa: PLC0415 (no cycle at import)
+        return dataclass_from_dict(cls, values, "SimulatorConfig")
 
 
 def _coerce(name, value, annotation):
