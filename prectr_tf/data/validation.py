@@ -200,7 +200,7 @@ def validate_log(frame, schema, source, rows=None, on_bad_row="reject", out_of_o
     for field in schema.log_fields():
         if field.name not in frame.columns:  # optional column absent
             continue
-        raw = frame[field.name].to_numpy(dtype=object)
+        raw = frame[field.name].reset_index(drop=True)
         if field.dtype == STRING:
             # object dtype keeps rejected cells (undecodable bytes) representable.
             out[field.name] = pd.Series(_check_strings(raw, field, reject), dtype=object)
@@ -226,21 +226,42 @@ def validate_log(frame, schema, source, rows=None, on_bad_row="reject", out_of_o
     return clean, report
 
 
-def _check_strings(raw, field, reject):
-    values = np.array(["" if _is_missing(v) else str(v) for v in raw], dtype=object)
-    # Undecodable CSV bytes arrive as surrogate escapes (see read_log_file).
-    invalid_utf8 = np.array([_SURROGATE.search(v) is not None for v in values], dtype=bool)
-    reject(invalid_utf8, field.name, "invalid UTF-8", values)
+def _missing(series):
+    """Null, NaN or blank (CSV empty cell) per row."""
+    missing = series.isna().to_numpy(dtype=bool, copy=True)
+    if isinstance(series.dtype, pd.StringDtype):  # Arrow-backed: vectorised
+        missing |= series.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+    elif not pd.api.types.is_numeric_dtype(series.dtype):
+        text = series[~missing].map(lambda v: isinstance(v, str) and not v.strip())
+        missing[np.flatnonzero(~missing)[text.to_numpy(dtype=bool)]] = True
+    return missing
+
+
+def _check_strings(series, field, reject):
+    missing = _missing(series)
+    values = series.astype(object).to_numpy(dtype=object, copy=True)
+    values[missing] = ""
+    values = np.array([v if type(v) is str else str(v) for v in values], dtype=object)
+    # Undecodable CSV bytes arrive as surrogate escapes (see read_log_file);
+    # one scan of the joined column finds whether any row needs a closer look.
+    if _SURROGATE.search("\n".join(values)):
+        invalid = np.array([_SURROGATE.search(v) is not None for v in values], dtype=bool)
+        reject(invalid, field.name, "invalid UTF-8", values)
     if field.non_empty:
-        reject(np.array([not v.strip() for v in values], dtype=bool), field.name, "empty", values)
+        reject(missing, field.name, "empty", values)
     return values
 
 
-def _check_ints(raw, field, reject):
-    missing = np.array([_is_missing(v) for v in raw], dtype=bool)
+def _check_ints(series, field, reject):
+    if pd.api.types.is_integer_dtype(series.dtype) and not series.hasnans:
+        numbers = series.to_numpy(dtype=np.float64)
+        missing = np.zeros(len(series), dtype=bool)
+    else:
+        missing = _missing(series)
+        numbers = pd.to_numeric(series.astype(object), errors="coerce").to_numpy(dtype=np.float64)
+    raw = series.to_numpy(dtype=object)
     if not field.nullable:
         reject(missing, field.name, "missing value", raw)
-    numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
     not_int = ~missing & (np.isnan(numbers) | (np.floor(numbers) != numbers))
     reject(not_int, field.name, "not an integer", raw)
     ok = ~np.isnan(numbers) & ~not_int
@@ -251,7 +272,14 @@ def _check_ints(raw, field, reject):
     return np.where(ok, np.nan_to_num(numbers), -1).astype(np.int64)
 
 
-def _check_vectors(raw, field, width, reject):
+def _check_vectors(series, field, width, reject):
+    raw = series.to_numpy(dtype=object)
+    try:  # fast path: every cell already a numeric sequence of the right width
+        stacked = np.stack([np.asarray(v, dtype=np.float32) for v in raw]).reshape(len(raw), -1)
+        if stacked.shape[1] == width and np.isfinite(stacked).all():
+            return list(stacked)
+    except (TypeError, ValueError):
+        pass
     vectors, bad = [], np.zeros(len(raw), dtype=bool)
     for i, v in enumerate(raw):
         try:
@@ -319,12 +347,3 @@ def _reject_duplicates(clean, on_bad_row):
             report.add(row["_source"], row["_row"], "impression_id", reason, row["impression_id"])
         clean = clean[~dup].reset_index(drop=True)
     return clean, report
-
-
-def _is_missing(value):
-    if value is None or value is pd.NA:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
-
