@@ -9,8 +9,8 @@ place, so a reader never sees a half-built dataset):
     vocab/{user_id,item_id,item_category,query}.txt   train split, by count
     rejects.csv                every rejected log row, with file/row/field/why
 
-The split is by time: requests whose timestamp is at or after the
-`1 - eval_fraction` quantile of request times go to `eval`. Histories and
+The split is by time: the requests at the latest `eval_fraction` of the
+distinct request times go to `eval`. Histories and
 contexts of eval examples still see every earlier event, train or eval —
 that is what a model serving at that moment would have seen.
 """
@@ -70,13 +70,13 @@ class BuildConfig:
 
 
 def split_by_time(timestamps, eval_fraction):
-    """Boolean eval mask: rows at or after the (1 - eval_fraction) quantile of
-    distinct request times; all-False when eval_fraction is 0."""
+    """Boolean eval mask: rows at the latest `round(eval_fraction · T)` of the
+    T distinct timestamps (at least one); all-False when eval_fraction is 0."""
     if eval_fraction == 0 or len(timestamps) == 0:
         return np.zeros(len(timestamps), dtype=bool)
     times = np.unique(timestamps)
-    cutoff = times[min(len(times) - 1, int(np.floor(len(times) * (1 - eval_fraction))))]
-    return timestamps >= cutoff
+    num_eval_times = max(1, int(round(len(times) * eval_fraction)))
+    return timestamps >= times[-num_eval_times]
 
 
 def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, progress=True):

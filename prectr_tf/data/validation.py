@@ -22,7 +22,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from prectr_tf.data.schema import STRING
+from prectr_tf.data.schema import LABELS, STRING
 
 REJECTS_COLUMNS = ("source", "row", "field", "reason", "value")
 OUT_OF_ORDER_POLICIES = ("error", "reject", "sort")
@@ -224,6 +224,16 @@ def validate_log(frame, schema, source, rows=None, on_bad_row="reject", out_of_o
     if out_of_order == "sort":
         clean = clean.sort_values("timestamp", kind="stable").reset_index(drop=True)
     return clean, report
+
+
+def to_log_frame(clean, schema):
+    """A validated frame back in the log's own form, for writing: the contract
+    columns only, missing labels as nulls (nullable Int64) rather than the
+    examples' -1, which a log would reject as out of range."""
+    frame = clean[list(schema.log_columns())].copy()
+    for name in LABELS:
+        frame[name] = pd.array(np.where(frame[name] < 0, None, frame[name]), dtype="Int64")
+    return frame
 
 
 def _missing(series):
