@@ -1,7 +1,10 @@
 import os
 import pathlib
 
-import pytest
+# Quiet TensorFlow's C++ start-up chatter; set before any test imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("PRECTR_SHARED_DATA", REPO.parent / "shared" / "data"))

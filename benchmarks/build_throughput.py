@@ -1,0 +1,134 @@
+"""Build throughput: histories + cross-user contexts on a simulated log.
+
+Simulates a log (default 1,000,000 impressions), then times, over --runs
+repeats, (a) `ExampleBuilder` deriving every impression's user history and
+own-user-free query context (the step the issue's 50,000 impressions/s target
+is about) and (b) the whole `build_dataset` (read + validate + histories +
+TFRecord serialisation + vocabularies). Prints impressions per second
+(mean ± std, min, max), peak resident memory of each phase (measured in a
+fresh child process so phases do not inherit each other's peak), machine
+and versions.
+
+    python benchmarks/build_throughput.py                 # 1M impressions, 3 runs
+    python benchmarks/build_throughput.py --impressions 200000 --runs 1
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _histories(log_path, schema_json, runs, queue):
+    import pandas as pd  # noqa: PLC0415 (child process)
+
+    from prectr_tf.data.examples import ExampleBuilder
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.validation import validate_log
+
+    schema = DataSchema.from_json(schema_json)
+    frame, _ = validate_log(pd.read_parquet(log_path), schema, log_path)
+    rows = np.arange(len(frame))
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        builder = ExampleBuilder(frame, schema)
+        for start in range(0, len(rows), 100_000):
+            builder.lists(rows[start:start + 100_000])
+        seconds.append(time.perf_counter() - started)
+    queue.put({"seconds": seconds, "peak_rss_mb": _peak_mb()})
+
+
+def _full_build(log_path, schema_json, runs, queue):
+    from prectr_tf.data.build import build_dataset
+    from prectr_tf.data.schema import DataSchema
+
+    schema = DataSchema.from_json(schema_json)
+    seconds, phases = [], None
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            info = build_dataset(log_path, os.path.join(tmp, "ds"), schema, progress=False)
+            seconds.append(time.perf_counter() - started)
+            phases = info["seconds"]
+    queue.put({"seconds": seconds, "last_phases": phases, "peak_rss_mb": _peak_mb()})
+
+
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _in_child(target, *args):
+    queue = mp.get_context("spawn").Queue()
+    proc = mp.get_context("spawn").Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def _summary(n, seconds):
+    rates = n / np.asarray(seconds)
+    return (f"{rates.mean():,.0f} ± {rates.std():,.0f} impressions/s "
+            f"(min {rates.min():,.0f}, max {rates.max():,.0f}; {len(rates)} runs; "
+            f"seconds {', '.join(f'{s:.2f}' for s in seconds)})")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--impressions", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--full-build-runs", type=int, default=1,
+                        help="runs of the whole build (slower: it writes TFRecords)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.simulator import SimulatorConfig, simulate
+
+    page = 10
+    # Default catalogue (5,000 items, 1,000 queries); users scale with the log.
+    config = SimulatorConfig(seed=args.seed, num_users=args.impressions // 50,
+                             num_requests=args.impressions // page, page_size=page,
+                             num_candidates=100)
+    started = time.perf_counter()
+    sim = simulate(config)
+    simulate_seconds = time.perf_counter() - started
+    schema = DataSchema(num_item_features=config.num_item_features)
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = os.path.join(tmp, "log.parquet")
+        sim.log.to_parquet(log_path)
+        n = len(sim.log)
+        hist = _in_child(_histories, log_path, schema.to_json(), args.runs)
+        full = (_in_child(_full_build, log_path, schema.to_json(), args.full_build_runs)
+                if args.full_build_runs else None)
+
+    import pandas as pd  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    print("# build throughput")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+          f"Python {platform.python_version()}")
+    print(f"versions: tensorflow {tf.__version__}, numpy {np.__version__}, pandas {pd.__version__}")
+    print(f"log: {n:,} impressions, {config.num_users:,} users, {config.num_queries:,} queries, "
+          f"L_u={schema.history_length}, L_g={schema.context_length} "
+          f"(simulated in {simulate_seconds:.1f}s, seed {args.seed})")
+    print(f"histories + contexts: {_summary(n, hist['seconds'])}; "
+          f"peak RSS {hist['peak_rss_mb']:,.0f} MB (target >= 50,000 impressions/s)")
+    if full:
+        print(f"full build (validate, histories, TFRecords, vocabularies): "
+              f"{_summary(n, full['seconds'])}; peak RSS {full['peak_rss_mb']:,.0f} MB; "
+              f"phases of the last run (s): {json.dumps(full['last_phases'])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

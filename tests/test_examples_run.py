@@ -1,0 +1,32 @@
+"""The example scripts run and produce what they claim."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simulate_build_read(tmp_path):
+    features, labels = _load("simulate_build_read").main(
+        ["--out", str(tmp_path), "--num-requests", "500"])
+    assert features["user_history_item_id"].shape == (4, 10)
+    lengths = features["user_history_length"].numpy()
+    assert np.all((lengths >= 0) & (lengths <= 10))
+    assert set(labels) == {"click", "relevance"}
+
+
+def test_public_data(tmp_path, shared_data):
+    homedepot, trec, info = _load("public_data").main(
+        ["--data", str(shared_data), "--out", str(tmp_path)])
+    assert len(homedepot) == 74_067
+    assert trec["request_id"].nunique() == 2_872
+    assert sum(s["num_examples"] for s in info["splits"].values()) == 28_720
