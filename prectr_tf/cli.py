@@ -17,11 +17,15 @@ import os
 import sys
 import time
 
-import yaml
+# TensorFlow's C++ start-up lines (no GPU here, CPU features) are noise on a
+# command line; set TF_CPP_MIN_LOG_LEVEL yourself to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from prectr_tf.config import ConfigError, config_to_dict, load_config
-from prectr_tf.data.schema import DataSchema
-from prectr_tf.data.simulator import SimulatorConfig
+import yaml  # noqa: E402
+
+from prectr_tf.config import ConfigError, config_to_dict, load_config  # noqa: E402
+from prectr_tf.data.schema import DataSchema  # noqa: E402
+from prectr_tf.data.simulator import SimulatorConfig  # noqa: E402
 
 DEFAULT_DEMO_DIR = os.path.join("runs", "demo")
 
