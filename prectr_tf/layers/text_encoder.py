@@ -1,0 +1,254 @@
+"""`RelevanceTextEncoder`: the compact (query, title) transformer (DESIGN §4.1, §6).
+
+A keras-hub `TokenAndPositionEmbedding` and a stack of `TransformerEncoder`
+layers; r is the output at `[CLS]`. With the defaults (3 layers, d=64, 4 heads,
+FFN 256, 30k WordPiece vocabulary, 32 positions) it has 2,072,128 parameters,
+the paper's ~2M.
+
+Two arrangements of the same layers:
+
+- joint (`num_split_layers=0`): one cross-encoder over
+  `[CLS] query [SEP] title [SEP]` (`PairTokenizer`'s `token_ids`);
+- split (`num_split_layers=n > 0`, PreTTR-style): the lower n layers run over
+  `[CLS] query [SEP]` and `title [SEP]` separately, the remaining layers over
+  their concatenation. A title's lower-layer states depend on the title alone,
+  so a coarse-ranking export precomputes them per item
+  (`encode_title_states`) and scores with `call_with_title_states`, which gives
+  exactly the r of the full call.
+"""
+
+import keras
+import keras_hub
+from keras import ops
+
+MODES = ("finetune", "frozen")
+PAD_ID = 0
+
+
+@keras.saving.register_keras_serializable(package="prectr_tf")
+class RelevanceTextEncoder(keras.layers.Layer):
+    """Transformer encoder of a (query, title) pair; returns the `[CLS]` vector r.
+
+    Modes:
+    - `"finetune"` (PRECTR-V2): trainable, trained jointly with CTR.
+    - `"frozen"` (PRECTR v1): every weight non-trainable, so no gradient
+      reaches the encoder, and dropout is off even when `training=True` (a
+      frozen feature extractor must give the same r in every step). Load the
+      pre-trained weights first: a random frozen encoder is a strawman.
+    Switch with `encoder.mode = "frozen"`; recompile the model afterwards, as
+    for any change of `trainable`.
+
+    Args:
+        vocabulary_size: WordPiece vocabulary size (`PairTokenizer.vocabulary_size`).
+        sequence_length: the number of position embeddings; at least the
+            longest token sequence fed (`max_length`, and in split mode
+            `query_length` and `title_length`).
+        num_layers: transformer layers.
+        hidden_dim: d, the width of r.
+        num_heads: attention heads (divides `hidden_dim`).
+        intermediate_dim: FFN width.
+        dropout: dropout rate in the embeddings and transformer layers.
+        num_split_layers: 0 for the joint cross-encoder; n in
+            `[1, num_layers)` runs the lower n layers over query and title
+            separately (split arrangement).
+        mode: `"finetune"` or `"frozen"`.
+        layer_norm_epsilon: epsilon of every layer norm.
+
+    Call arguments:
+        inputs: joint mode: `token_ids` `[B, S]` or a dict holding it; split
+            mode: a dict with `query_ids` `[B, Sq]` and `title_ids` `[B, St]`
+            (`PairTokenizer`'s output works for both). Id 0 is padding.
+        training: Python bool.
+
+    Returns:
+        r, float `[B, hidden_dim]`.
+
+    Example:
+    >>> encoder = RelevanceTextEncoder(vocabulary_size=100, sequence_length=8)
+    >>> tuple(encoder(ops.array([[1, 5, 6, 2, 7, 2, 0, 0]])).shape)
+    (1, 64)
+    >>> split = RelevanceTextEncoder(vocabulary_size=100, num_split_layers=2)
+    >>> tuple(split({"query_ids": ops.array([[1, 5, 2]]),
+    ...              "title_ids": ops.array([[7, 8, 2, 0]])}).shape)
+    (1, 64)
+    """
+
+    def __init__(self, vocabulary_size=30_000, sequence_length=32, num_layers=3, hidden_dim=64,
+                 num_heads=4, intermediate_dim=256, dropout=0.1, num_split_layers=0,
+                 mode="finetune", layer_norm_epsilon=1e-5, **kwargs):
+        # `mode` alone decides trainability; a stale `trainable` from a config
+        # must not contradict it.
+        kwargs.pop("trainable", None)
+        super().__init__(**kwargs)
+        if not 0 <= num_split_layers < num_layers:
+            raise ValueError(
+                f"num_split_layers must be in [0, {num_layers}), got {num_split_layers}: "
+                "at least one layer must see query and title together")
+        self.vocabulary_size = vocabulary_size
+        self.sequence_length = sequence_length
+        self.num_layers = num_layers
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.num_split_layers = num_split_layers
+        self.layer_norm_epsilon = layer_norm_epsilon
+        init = keras.initializers.TruncatedNormal(stddev=0.02)  # BERT's init.
+        self.embedding = keras_hub.layers.TokenAndPositionEmbedding(
+            vocabulary_size, sequence_length, hidden_dim, embeddings_initializer=init,
+            name="token_and_position_embedding")
+        # Split mode numbers query and title positions from 0 each (a title's
+        # states must not depend on the query's length), so a segment
+        # embedding tells the joint top layers which side a token is on.
+        self.segment_embedding = (
+            keras.layers.Embedding(2, hidden_dim, embeddings_initializer=init,
+                                   name="segment_embedding")
+            if num_split_layers else None)
+        self.embedding_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="embedding_norm")
+        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
+        self.transformer_layers = [
+            keras_hub.layers.TransformerEncoder(
+                intermediate_dim, num_heads, dropout=dropout, activation="gelu",
+                layer_norm_epsilon=layer_norm_epsilon, kernel_initializer=init,
+                name=f"transformer_layer_{i}")
+            for i in range(num_layers)]
+        self.mode = mode
+
+    @property
+    def mode(self):
+        return self._mode
+
+    @mode.setter
+    def mode(self, value):
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        self._mode = value
+        self._apply_mode()
+
+    def _apply_mode(self):
+        # Set `trainable` on every nested layer, not just on self: on the TF
+        # backend `layer.trainable = v` is skipped when it already equals v
+        # (an identity short-circuit in Keras' `__setattr__`), so the
+        # sublayers keras-hub creates in `build` under an already-frozen
+        # parent would otherwise stay trainable. `build` calls this again.
+        trainable = self._mode == "finetune"
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            keras.layers.Layer.trainable.fset(layer, trainable)
+
+    def build(self, input_shape=None):
+        self.embedding.build((None, None))
+        if self.segment_embedding is not None:
+            self.segment_embedding.build((None, None))
+        self.embedding_norm.build((None, None, self.hidden_dim))
+        for layer in self.transformer_layers:
+            layer.build((None, None, self.hidden_dim))
+        self._apply_mode()
+        self.built = True
+
+    def _training(self, training):
+        return bool(training) and self.mode == "finetune"
+
+    def _output(self, x):
+        # Non-trainable Keras weights are still watched by a GradientTape (the
+        # TF variables stay trainable), so a frozen encoder also cuts the
+        # gradient itself: nothing computed downstream reaches its weights.
+        return ops.stop_gradient(x) if self.mode == "frozen" else x
+
+    def _embed(self, ids, segment, training):
+        x = self.embedding(ids)
+        if segment is not None:
+            x = x + self.segment_embedding(ops.full(ops.shape(ids), segment, dtype="int32"))
+        return self.embedding_dropout(self.embedding_norm(x), training=training)
+
+    def _run_layers(self, x, mask, layers, training):
+        for layer in layers:
+            x = layer(x, padding_mask=mask, training=training)
+        return x
+
+    # --- joint arrangement ------------------------------------------------
+    def encode_pair(self, token_ids, training=None):
+        """r of `[CLS] q [SEP] t [SEP]` ids `[B, S]` (joint arrangement only)."""
+        if self.num_split_layers:
+            raise ValueError("encode_pair is the joint arrangement; this encoder is split "
+                             f"(num_split_layers={self.num_split_layers})")
+        training = self._training(training)
+        x = self._embed(token_ids, None, training)
+        x = self._run_layers(x, ops.not_equal(token_ids, PAD_ID), self.transformer_layers,
+                             training)
+        return self._output(x[:, 0, :])
+
+    # --- split arrangement ------------------------------------------------
+    def _check_split(self, name):
+        if not self.num_split_layers:
+            raise ValueError(f"{name} needs the split arrangement (num_split_layers > 0)")
+
+    def _encode_side(self, ids, segment, training):
+        x = self._embed(ids, segment, training)
+        return self._output(self._run_layers(
+            x, ops.not_equal(ids, PAD_ID), self.transformer_layers[: self.num_split_layers],
+            training))
+
+    def encode_query_states(self, query_ids, training=None):
+        """Lower-layer states `[B, Sq, d]` of `[CLS] q [SEP]` (once per request)."""
+        self._check_split("encode_query_states")
+        return self._encode_side(query_ids, 0, self._training(training))
+
+    def encode_title_states(self, title_ids, training=None):
+        """Lower-layer states `[B, St, d]` of `t [SEP]`; depend on the title
+        only, so an export can precompute them per item."""
+        self._check_split("encode_title_states")
+        return self._encode_side(title_ids, 1, self._training(training))
+
+    def combine_states(self, query_states, query_mask, title_states, title_mask, training=None):
+        """r from both sides' lower-layer states and padding masks (the joint top layers)."""
+        self._check_split("combine_states")
+        x = ops.concatenate([query_states, title_states], axis=1)
+        mask = ops.concatenate([ops.cast(query_mask, "bool"), ops.cast(title_mask, "bool")],
+                               axis=1)
+        x = self._run_layers(x, mask, self.transformer_layers[self.num_split_layers:],
+                             self._training(training))
+        return self._output(x[:, 0, :])
+
+    def call_with_title_states(self, query_ids, title_states, title_mask, training=None):
+        """r for query ids and precomputed title states; equals the full call."""
+        query_states = self.encode_query_states(query_ids, training=training)
+        return self.combine_states(query_states, ops.not_equal(query_ids, PAD_ID),
+                                   title_states, title_mask, training=training)
+
+    def encode_split(self, query_ids, title_ids, training=None):
+        """r of the split arrangement from query and title ids."""
+        title_states = self.encode_title_states(title_ids, training=training)
+        return self.call_with_title_states(query_ids, title_states,
+                                           ops.not_equal(title_ids, PAD_ID), training=training)
+
+    # --- Keras --------------------------------------------------------------
+    def call(self, inputs, training=None):
+        if self.num_split_layers:
+            if not isinstance(inputs, dict):
+                raise ValueError("the split encoder takes a dict with query_ids and title_ids")
+            return self.encode_split(inputs["query_ids"], inputs["title_ids"], training=training)
+        token_ids = inputs["token_ids"] if isinstance(inputs, dict) else inputs
+        return self.encode_pair(token_ids, training=training)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = next(iter(input_shape.values()))
+        return (input_shape[0], self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("trainable", None)
+        config.update({
+            "vocabulary_size": self.vocabulary_size,
+            "sequence_length": self.sequence_length,
+            "num_layers": self.num_layers,
+            "hidden_dim": self.hidden_dim,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+            "num_split_layers": self.num_split_layers,
+            "mode": self.mode,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        })
+        return config
