@@ -16,3 +16,22 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (set PRECTR_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A small simulated log built into a dataset, shared by the model tests:
+    `(data_dir, wordpiece_vocabulary)`."""
+    from prectr_tf.data.build import BuildConfig, build_dataset
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.layers.text_preprocessing import learn_wordpiece_vocabulary
+
+    config = SimulatorConfig(num_users=80, num_requests=400, num_items=300, num_queries=40,
+                             num_candidates=30, page_size=5, num_item_features=2, seed=11)
+    sim = simulate(config)
+    out = tmp_path_factory.mktemp("tiny") / "dataset"
+    schema = DataSchema(history_length=5, context_length=5, num_item_features=2)
+    build_dataset(sim.log, out, schema, BuildConfig(eval_fraction=0.25), progress=False)
+    texts = sorted(set(sim.log["query"]) | set(sim.log["item_title"]))
+    return out, learn_wordpiece_vocabulary(texts, vocabulary_size=300)

@@ -1,0 +1,149 @@
+"""`PRECTRConfig` and the presets: one class, every component behind a switch.
+
+| preset | encoder | personal pref. | cross-user | incentive | debias | consistency |
+|---|---|---|---|---|---|---|
+| `dnn` | none | – | – | – | – | – |
+| `prectr_v1` | frozen | yes | – | yes | – | yes |
+| `prectr_v2` | finetune | yes | yes | yes | yes | yes |
+| `v2_no_cross` | finetune | yes | – | yes | yes | yes |
+| `v2_no_debias` | finetune | yes | yes | yes | – | yes |
+| `v2_frozen_encoder` | frozen | yes | yes | yes | yes | yes |
+
+`prectr_v1`, `v2_frozen_encoder` and `prectr_v2` start from the same
+pre-trained encoder (stage 0, DESIGN §4); they differ only in whether it is
+fine-tuned. `dnn` is the plain baseline: the CTR tower alone, one click logit,
+no text and no relevance head.
+"""
+
+import dataclasses
+
+ENCODER_MODES = ("none", "frozen", "finetune")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """The compact relevance encoder (DESIGN §4.1; paper: 3 layers, ~2M params).
+
+    Args:
+        vocabulary_size: WordPiece vocabulary learned from the training text.
+        max_length: tokens of `[CLS] query [SEP] title [SEP]`.
+        num_layers: transformer layers.
+        hidden_dim: model width d (r has this size).
+        num_heads: attention heads.
+        intermediate_dim: feed-forward width.
+        dropout: dropout inside the encoder.
+        num_split_layers: lower layers run over query and title separately
+            (PreTTR-style, so title states can be precomputed for serving);
+            0 is the plain joint cross-encoder.
+    """
+
+    vocabulary_size: int = 8000
+    max_length: int = 32
+    num_layers: int = 3
+    hidden_dim: int = 64
+    num_heads: int = 4
+    intermediate_dim: int = 256
+    dropout: float = 0.1
+    num_split_layers: int = 0
+
+    def __post_init__(self):
+        if not 0 <= self.num_split_layers < self.num_layers:
+            raise ValueError(f"num_split_layers must be in [0, num_layers), got "
+                             f"{self.num_split_layers}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PRECTRConfig:
+    """Everything that defines a PRECTR model.
+
+    Args:
+        name: the preset or experiment name.
+        encoder_mode: `"none"` (no text: the `dnn` baseline), `"frozen"`
+            (PRECTR v1) or `"finetune"` (PRECTR-V2).
+        encoder: `EncoderConfig`.
+        num_relevance_levels: K.
+        embedding_dim: id embedding width.
+        hidden_units: MLP widths of the CTR tower.
+        stop_gradient_relevance: the CTR tower sees r without sending it
+            gradients (the relevance head and fusion still do).
+        use_personal_preference: r_user from the user history (DESIGN §4.5).
+        use_cross_user: `GlobalPreferenceAggregator` over the query context
+            (DESIGN §4.6).
+        use_incentive: the three-expert incentive τ(x) (DESIGN §4.7).
+        use_debias: noise hard negatives + `PairwiseDebiasLoss` (§4.8).
+        use_consistency: the monotonicity penalty (§4.9).
+        rsl_weight, consistency_weight, load_balance_weight, debias_weight:
+            λ of each term of the objective.
+        debias_margin: m of the pairwise hinge.
+        debias_noise_scale: σ of the noise, relative to r's RMS.
+        debias_keep_fraction: hardest share of unresolved pairs kept.
+        gumbel_temperature: of the incentive gate while training.
+        encoder_learning_rate_multiplier: the fine-tuned encoder's learning
+            rate relative to the rest (DESIGN: smaller).
+    """
+
+    name: str = "prectr_v2"
+    encoder_mode: str = "finetune"
+    encoder: EncoderConfig = EncoderConfig()
+    num_relevance_levels: int = 4
+    embedding_dim: int = 16
+    hidden_units: tuple = (128, 64)
+    stop_gradient_relevance: bool = False
+    use_personal_preference: bool = True
+    use_cross_user: bool = True
+    use_incentive: bool = True
+    use_debias: bool = True
+    use_consistency: bool = True
+    rsl_weight: float = 1.0
+    consistency_weight: float = 0.1
+    load_balance_weight: float = 0.01
+    debias_weight: float = 0.5
+    debias_margin: float = 0.1
+    debias_noise_scale: float = 0.5
+    debias_keep_fraction: float = 0.5
+    gumbel_temperature: float = 1.0
+    encoder_learning_rate_multiplier: float = 0.1
+
+    def __post_init__(self):
+        if self.encoder_mode not in ENCODER_MODES:
+            raise ValueError(f"encoder_mode must be one of {ENCODER_MODES}, got "
+                             f"{self.encoder_mode!r}")
+        if self.encoder_mode == "none" and (self.use_personal_preference or self.use_cross_user
+                                            or self.use_incentive or self.use_debias):
+            raise ValueError("encoder_mode='none' (the dnn baseline) has no relevance "
+                             "representation: personal/cross-user preference, incentive "
+                             "and debias need one")
+        if self.num_relevance_levels < 2:
+            raise ValueError("num_relevance_levels must be >= 2")
+
+    @property
+    def uses_text(self):
+        return self.encoder_mode != "none"
+
+
+_V2 = PRECTRConfig()
+_NO_EXTRAS = dict(use_personal_preference=False, use_cross_user=False, use_incentive=False,
+                  use_debias=False, use_consistency=False)
+
+PRESETS = {
+    "dnn": dataclasses.replace(_V2, name="dnn", encoder_mode="none", **_NO_EXTRAS),
+    "prectr_v1": dataclasses.replace(_V2, name="prectr_v1", encoder_mode="frozen",
+                                     use_cross_user=False, use_debias=False),
+    "prectr_v2": _V2,
+    "v2_no_cross": dataclasses.replace(_V2, name="v2_no_cross", use_cross_user=False),
+    "v2_no_debias": dataclasses.replace(_V2, name="v2_no_debias", use_debias=False),
+    "v2_frozen_encoder": dataclasses.replace(_V2, name="v2_frozen_encoder",
+                                             encoder_mode="frozen"),
+}
+
+
+def preset(name, **overrides):
+    """A preset config, optionally with fields replaced.
+
+    Example:
+    >>> preset("prectr_v1").use_cross_user
+    False
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)

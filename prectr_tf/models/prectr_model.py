@@ -1,0 +1,282 @@
+"""`PRECTRModel`: PRECTR / PRECTR-V2 as one Keras 3 model (DESIGN §4).
+
+    r        = encoder([CLS] query [SEP] title [SEP])            (§4.1)
+    p        = softmax(RelevanceHead(r))                          (§4.2)
+    b_k      = BaseCTRTower(ids, history attention, r)            (§4.3)
+    r_user   = PersonalRelevancePreference(user_history)          (§4.5)
+    r_pref   = g·r_user + (1−g)·GlobalPreferenceAggregator(r, query_context)  (§4.6)
+    τ        = RelevanceIncentive(r, r_pref)                      (§4.7)
+    P(click) = Σ_k σ(b_k + τ)·p_k                                 (§4.4)
+
+While training with `use_debias`, every row also gets a noisy twin r̃ scored
+through the same heads (§4.8); at inference that branch does not exist.
+`compute_loss` adds the tasks' weighted terms (`prectr_tf.models.tasks`).
+The fine-tuned encoder gets its own optimizer with a smaller learning rate
+(`encoder_learning_rate_multiplier`): with Adam, scaling gradients would not
+scale the steps.
+
+Example:
+>>> model = PRECTRModel.from_dataset("runs/demo/dataset", preset("prectr_v2"),
+...                                  wordpiece_vocabulary=vocab)        # doctest: +SKIP
+>>> model.compile(optimizer=keras.optimizers.Adam(1e-3))              # doctest: +SKIP
+>>> model.fit(make_dataset("runs/demo/dataset", "train"), epochs=1)   # doctest: +SKIP
+"""
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from prectr_tf.data.build import VOCAB_FIELDS, read_dataset_info
+from prectr_tf.data.schema import DataSchema
+from prectr_tf.layers.click_fusion import ConditionalClickFusion
+from prectr_tf.layers.ctr_tower import BaseCTRTower
+from prectr_tf.layers.event_encoder import EventEncoder
+from prectr_tf.layers.global_preference import GlobalPreferenceAggregator
+from prectr_tf.layers.hard_negative import NoiseHardNegative
+from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
+from prectr_tf.layers.incentive import RelevanceIncentive
+from prectr_tf.layers.personal_preference import PersonalRelevancePreference
+from prectr_tf.layers.relevance_head import RelevanceHead
+from prectr_tf.layers.text_encoder import RelevanceTextEncoder
+from prectr_tf.layers.text_preprocessing import PairTokenizer
+from prectr_tf.models.config import EncoderConfig, PRECTRConfig
+from prectr_tf.models.dummy import dummy_batch
+from prectr_tf.models.tasks import make_tasks
+
+QUERY_ID_BUCKETS = 100_003
+
+
+def config_from_dict(values):
+    values = dict(values)
+    values["encoder"] = EncoderConfig(**values.get("encoder", {}))
+    values["hidden_units"] = tuple(values.get("hidden_units", PRECTRConfig.hidden_units))
+    return PRECTRConfig(**values)
+
+
+@keras.saving.register_keras_serializable(package="prectr_tf")
+class PRECTRModel(keras.Model):
+    """PRECTR / PRECTR-V2, every component behind a `PRECTRConfig` switch.
+
+    Args:
+        config: a `PRECTRConfig` (or its dict).
+        schema: the `DataSchema` of the inputs (or its dict).
+        vocabularies: `{"user_id", "item_id", "item_category": [tokens]}`,
+            most frequent first (`prectr build` writes them).
+        wordpiece_vocabulary: tokens of the text encoder (`None` for `dnn`).
+
+    Call arguments:
+        features: the dict of `prectr_tf.data.pipeline.make_dataset`.
+        training: Python bool.
+
+    Returns:
+        dict: `score` [B] = P(click), `log_p_click`, `log_p_no_click` [B],
+        `relevance_logits`, `relevance_probs` [B, K], `click_logits` b [B, K]
+        (`click_given_relevance` = σ(b + τ)), `tau` [B], `gate_probs` [B, 3];
+        with debias in training also `negative_log_p_click` and
+        `negative_relevance_logits`.
+    """
+
+    def __init__(self, config, schema, vocabularies, wordpiece_vocabulary=None, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, PRECTRConfig) else config_from_dict(config)
+        self.schema = schema if isinstance(schema, DataSchema) else DataSchema(**schema)
+        self.vocabularies = {k: list(v) for k, v in vocabularies.items()}
+        self.wordpiece_vocabulary = (None if wordpiece_vocabulary is None
+                                     else list(wordpiece_vocabulary))
+        c, k = self.config, self.config.num_relevance_levels
+        dim = c.embedding_dim
+        self.user_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["user_id"],
+                                          name="user_embedding")
+        self.item_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["item_id"],
+                                          name="item_embedding")
+        self.category_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["item_category"],
+                                              name="category_embedding")
+        self.query_embedding = IdEmbedding(dim, num_buckets=QUERY_ID_BUCKETS, id_dtype="int64",
+                                           name="query_embedding")
+        # The dnn baseline has one click logit and no relevance: P = σ(b).
+        self.ctr_tower = BaseCTRTower(
+            k if c.uses_text else 1, self.user_embedding, self.item_embedding,
+            self.category_embedding, self.query_embedding, hidden_units=c.hidden_units,
+            stop_gradient_relevance=c.stop_gradient_relevance,
+            use_item_features=self.schema.num_item_features > 0, name="ctr_tower")
+        if c.uses_text:
+            e = c.encoder
+            self.tokenizer = PairTokenizer(self.wordpiece_vocabulary, max_length=e.max_length,
+                                           name="tokenizer")
+            self.encoder = RelevanceTextEncoder(
+                vocabulary_size=self.tokenizer.vocabulary_size, sequence_length=e.max_length,
+                num_layers=e.num_layers, hidden_dim=e.hidden_dim, num_heads=e.num_heads,
+                intermediate_dim=e.intermediate_dim, dropout=e.dropout,
+                num_split_layers=e.num_split_layers, mode=c.encoder_mode, name="encoder")
+            self.relevance_head = RelevanceHead(num_levels=k, name="relevance_head")
+        if c.use_personal_preference or c.use_cross_user:
+            self.event_encoder = EventEncoder(k, self.item_embedding, self.category_embedding,
+                                              self.query_embedding, name="event_encoder")
+        if c.use_personal_preference:
+            self.personal_preference = PersonalRelevancePreference(
+                c.encoder.hidden_dim, name="personal_preference")
+        if c.use_cross_user:
+            self.global_preference = GlobalPreferenceAggregator(
+                output_dim=c.encoder.hidden_dim, name="global_preference")
+        if c.use_incentive:
+            self.incentive = RelevanceIncentive(temperature=c.gumbel_temperature,
+                                                name="incentive")
+        if c.use_debias:
+            self.hard_negative = NoiseHardNegative(relative_noise_std=c.debias_noise_scale,
+                                                   name="hard_negative")
+        self.fusion = ConditionalClickFusion(name="fusion")
+        self.tasks = make_tasks(self.config)
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.encoder_optimizer = None
+
+    @classmethod
+    def from_dataset(cls, data_dir, config, wordpiece_vocabulary=None, **kwargs):
+        """A model whose inputs and vocabularies are those of a built dataset."""
+        info = read_dataset_info(data_dir)
+        vocabularies = {name: load_vocabulary(os.path.join(data_dir, "vocab", f"{name}.txt"))
+                        for name in VOCAB_FIELDS if name != "query"}
+        return cls(config, DataSchema(**info["schema"]), vocabularies, wordpiece_vocabulary,
+                   **kwargs)
+
+    # --- forward --------------------------------------------------------
+    def call(self, features, training=False):
+        c = self.config
+        if not c.uses_text:
+            b = self.ctr_tower(features, None, training=training)
+            log_p_click = ops.log_sigmoid(b[:, 0])
+            return {"score": ops.exp(log_p_click), "log_p_click": log_p_click,
+                    "log_p_no_click": ops.log_sigmoid(-b[:, 0]), "click_logits": b}
+        tokens = self.tokenizer(features["query"], features["item_title"])
+        r = self.encoder(tokens, training=training)
+        preference = self._preference(features, r, training)
+        out = self._heads(features, r, preference, training)
+        if c.use_debias and training:
+            noisy = self.hard_negative(r, training=True)["representation"]
+            negative = self._heads(features, noisy, preference, training)
+            out["negative_log_p_click"] = negative["log_p_click"]
+            out["negative_relevance_logits"] = negative["relevance_logits"]
+        return out
+
+    def _preference(self, features, r, training):
+        c = self.config
+        r_user = ops.zeros_like(r)
+        if c.use_personal_preference:
+            r_user = self.personal_preference(
+                self.event_encoder(features, list_name="user_history"))
+        if not c.use_cross_user:
+            return r_user
+        context = self.event_encoder(features, list_name="query_context")
+        return self.global_preference(
+            r, context, user_preference=r_user, history_length=features["user_history_length"],
+            user_event_count=features["user_event_count"], training=training)["preference"]
+
+    def _heads(self, features, r, preference, training):
+        relevance_logits = self.relevance_head(r, training=training)
+        b = self.ctr_tower(features, r, training=training)
+        if self.config.use_incentive:
+            tau, gate_probs = self.incentive(r, preference, training=training)
+            if training:  # the load-balance term wants the gate without Gumbel noise
+                gate_probs = ops.softmax(self.incentive.gate_logits(r, preference)[0])
+        else:
+            tau = ops.zeros_like(b[:, :1])
+            gate_probs = ops.ones_like(b[:, :3]) / 3.0
+        fused = self.fusion(b, tau, relevance_logits)
+        return {"score": fused["p_click"][:, 0], "log_p_click": fused["log_p_click"][:, 0],
+                "log_p_no_click": fused["log_p_no_click"][:, 0],
+                "relevance_logits": relevance_logits,
+                "relevance_probs": ops.softmax(relevance_logits),
+                "click_logits": b, "click_given_relevance": ops.sigmoid(b + tau),
+                "tau": tau[:, 0], "gate_probs": gate_probs}
+
+    # --- objective and metrics -----------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = ops.zeros(())
+        for task in self.tasks:
+            total = total + task.weighted_loss(y, y_pred, x, training)
+        self.total_loss_tracker.update_state(total)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        evaluating = getattr(self, "_evaluating", False)
+        shown = [self.total_loss_tracker]
+        for task in self.tasks:
+            task.update_metrics(y, y_pred, x, evaluating=evaluating)
+            shown += [task.loss_tracker] + task.train_metrics
+            shown += task.eval_metrics if evaluating else []
+        # Only what this step updated: evaluation-only metrics would show 0
+        # in fit's progress bar otherwise.
+        results = {}
+        for metric in shown:
+            value = metric.result()
+            results.update(value if isinstance(value, dict) else {metric.name: value})
+        return results
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker] + [m for task in self.tasks for m in task.metrics]
+
+    def test_step(self, data):
+        self._evaluating = True
+        try:
+            return super().test_step(data)
+        finally:
+            self._evaluating = False
+
+    def compile(self, optimizer="adam", encoder_optimizer=None, **kwargs):
+        """Keras `compile`, plus the encoder's own optimizer when fine-tuning
+        (default: the same Adam class at `encoder_learning_rate_multiplier`
+        times the learning rate). The grouped metrics are not XLA-compilable,
+        so `jit_compile` defaults to False."""
+        kwargs.setdefault("jit_compile", False)
+        super().compile(optimizer=optimizer, **kwargs)
+        if self.config.encoder_mode == "finetune":
+            if encoder_optimizer is None:
+                encoder_optimizer = self.optimizer.__class__.from_config(
+                    dict(self.optimizer.get_config(), learning_rate=float(
+                        ops.convert_to_numpy(self.optimizer.learning_rate))
+                        * self.config.encoder_learning_rate_multiplier))
+            self.encoder_optimizer = keras.optimizers.get(encoder_optimizer)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+        encoder_vars = (self.encoder.trainable_variables
+                        if self.encoder_optimizer is not None else [])
+        encoder_ids = {id(v) for v in encoder_vars}
+        other_vars = [v for v in self.trainable_variables if id(v) not in encoder_ids]
+        grads = tape.gradient(loss, other_vars + encoder_vars)
+        self.optimizer.apply(grads[:len(other_vars)], other_vars)
+        if encoder_vars:
+            self.encoder_optimizer.apply(grads[len(other_vars):], encoder_vars)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    # --- serialisation --------------------------------------------------
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config),
+                "schema": dataclasses.asdict(self.schema), "vocabularies": self.vocabularies,
+                "wordpiece_vocabulary": self.wordpiece_vocabulary}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def build(self, input_shape=None):
+        # Inputs are a dict of strings and ints whose shapes alone cannot
+        # build the lookups: build every sublayer by running a dummy batch.
+        batch = {k: tf.constant(v) for k, v in dummy_batch(self.schema).items()}
+        self.call(batch, training=False)
+        if self.config.use_debias:
+            self.hard_negative(self.encoder(self.tokenizer(batch["query"], batch["item_title"])),
+                               training=False)
+        self.built = True
+
+    def build_from_config(self, config):
+        self.build()
+
+    def get_build_config(self):
+        return {"schema": dataclasses.asdict(self.schema)}

@@ -1,0 +1,139 @@
+"""`PRECTRModel`: presets build what they claim, gradients reach the encoder
+only when fine-tuning, training-only parts are absent at inference, `fit`
+learns, and `.keras` files round-trip."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from prectr_tf.data.pipeline import make_dataset
+from prectr_tf.metrics.reference import auc
+from prectr_tf.models.config import PRESETS, preset
+from prectr_tf.models.prectr_model import PRECTRModel
+
+# Parts (sublayer attributes) each preset must have, and must not.
+PARTS = ("encoder", "relevance_head", "personal_preference", "global_preference",
+         "incentive", "hard_negative")
+EXPECTED = {
+    "dnn": set(),
+    "prectr_v1": {"encoder", "relevance_head", "personal_preference", "incentive"},
+    "prectr_v2": set(PARTS),
+    "v2_no_cross": set(PARTS) - {"global_preference"},
+    "v2_no_debias": set(PARTS) - {"hard_negative"},
+    "v2_frozen_encoder": set(PARTS),
+}
+
+
+def _model(tiny_dataset, name, **overrides):
+    data_dir, vocab = tiny_dataset
+    config = preset(name, embedding_dim=8, hidden_units=(16,), **overrides)
+    config = config.__class__(**{**config.__dict__, "encoder": config.encoder.__class__(
+        vocabulary_size=len(vocab), max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
+        intermediate_dim=32)})
+    model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=vocab)
+    model.build()
+    return model
+
+
+def _batch(tiny_dataset, size=64):
+    return next(iter(make_dataset(tiny_dataset[0], "train", batch_size=size, shuffle=False)))
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_exactly_their_parts(tiny_dataset, name):
+    model = _model(tiny_dataset, name)
+    present = {p for p in PARTS if hasattr(model, p)}
+    assert present == EXPECTED[name]
+    weights = {w.path.split("/")[1] for w in model.weights}
+    assert ("global_preference" in weights) == ("global_preference" in EXPECTED[name])
+    assert ("encoder" in weights) == ("encoder" in EXPECTED[name])
+
+
+@pytest.mark.parametrize("name", ["prectr_v2", "prectr_v1"])
+def test_no_random_or_hard_negative_op_at_inference(tiny_dataset, name):
+    model = _model(tiny_dataset, name)
+    features, _ = _batch(tiny_dataset)
+
+    def ops_of(training):
+        fn = tf.function(lambda f: model(f, training=training))
+        graph = fn.get_concrete_function(features).graph
+        return {op.type for op in graph.get_operations()}, graph
+
+    inference_ops, graph = ops_of(False)
+    assert not any(t.startswith(("Random", "StatelessRandom")) for t in inference_ops)
+    assert not any("hard_negative" in op.name for op in graph.get_operations())
+    outputs = model(features, training=False)
+    assert "negative_log_p_click" not in outputs
+    if name == "prectr_v2":
+        training_ops, _ = ops_of(True)
+        assert any(t.startswith(("Random", "StatelessRandom")) for t in training_ops)
+        assert "negative_log_p_click" in model(features, training=True)
+
+
+@pytest.mark.parametrize("name,reaches", [("prectr_v2", True), ("v2_frozen_encoder", False),
+                                         ("prectr_v1", False)])
+def test_gradients_reach_the_encoder_only_when_finetuning(tiny_dataset, name, reaches):
+    model = _model(tiny_dataset, name)
+    features, labels = _batch(tiny_dataset)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(features, labels, model(features, training=True))
+    encoder_weights = model.encoder.weights
+    grads = tape.gradient(loss, encoder_weights)
+    nonzero = [g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads]
+    assert any(nonzero) == reaches
+    assert bool(model.encoder.trainable_weights) == reaches
+
+
+def test_outputs_are_consistent_probabilities(tiny_dataset):
+    model = _model(tiny_dataset, "prectr_v2")
+    features, _ = _batch(tiny_dataset)
+    out = {k: v.numpy() for k, v in model(features, training=False).items()}
+    np.testing.assert_allclose(out["relevance_probs"].sum(1), 1.0, rtol=1e-5)
+    # P(click) = sum_k sigma(b_k + tau) p_k
+    expected = (out["click_given_relevance"] * out["relevance_probs"]).sum(1)
+    np.testing.assert_allclose(out["score"], expected, rtol=1e-5)
+    np.testing.assert_allclose(np.exp(out["log_p_click"]) + np.exp(out["log_p_no_click"]), 1.0,
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["dnn", "prectr_v2"])
+def test_fit_lowers_loss_and_beats_a_constant(tiny_dataset, name):
+    data_dir, _ = tiny_dataset
+    keras.utils.set_random_seed(0)
+    model = _model(tiny_dataset, name)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    train = make_dataset(data_dir, "train", batch_size=128, seed=0)
+    history = model.fit(train, epochs=4, verbose=0)
+    assert history.history["click_loss"][-1] < history.history["click_loss"][0]
+    scores, clicks = [], []
+    for features, labels in make_dataset(data_dir, "train", batch_size=256, shuffle=False):
+        scores.append(model(features, training=False)["score"].numpy())
+        clicks.append(labels["click"].numpy())
+    # a constant predictor has AUC 0.5
+    assert auc(np.concatenate(clicks), np.concatenate(scores)) > 0.6
+
+
+def test_keras_round_trip_gives_identical_predictions(tiny_dataset, tmp_path):
+    model = _model(tiny_dataset, "prectr_v2")
+    features, _ = _batch(tiny_dataset)
+    before = model.predict(features, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    after = loaded.predict(features, verbose=0)
+    for key in ("score", "relevance_probs", "click_given_relevance"):
+        np.testing.assert_allclose(before[key], after[key], rtol=1e-6, atol=1e-7)
+    assert loaded.config == model.config
+
+
+def test_evaluate_reports_every_term_and_grouped_metrics(tiny_dataset):
+    data_dir, _ = tiny_dataset
+    model = _model(tiny_dataset, "prectr_v2")
+    model.compile(optimizer="adam")
+    results = model.evaluate(make_dataset(data_dir, "eval", batch_size=256), return_dict=True,
+                             verbose=0)
+    for key in ("loss", "click_loss", "relevance_loss", "consistency_loss", "load_balance_loss",
+                "debias_loss", "auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr",
+                "relevance_accuracy", "relevance_macro_f1", "gauc_user/cold"):
+        assert key in results, key
+    assert results["debias_loss"] == 0.0  # no hard negatives at evaluation
