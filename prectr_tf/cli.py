@@ -1,13 +1,16 @@
 """The `prectr` command line.
 
-    prectr demo                      simulate -> build -> statistics
+    prectr demo                      simulate -> build -> train -> evaluate -> compare
     prectr simulate --out DIR        a simulated search log
     prectr build LOG... --out DIR    a log -> TFRecords + vocabularies
     prectr convert NAME --data-dir D --out LOG.parquet   public data -> a log
+    prectr train --data DIR --preset prectr_v2 --out DIR  staged training
+    prectr evaluate --model M.keras --data DIR   metrics as JSON
     prectr config                    print the default config (YAML)
 
 A config file (`--config`, YAML or JSON) has the sections `schema`,
-`simulator` and `build`; unknown keys are errors. Flags override it.
+`simulator`, `build`, `model` (fields over the chosen preset) and `train`;
+unknown keys are errors. Flags override it.
 """
 
 import argparse
@@ -23,20 +26,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import yaml  # noqa: E402
 
-from prectr_tf.config import ConfigError, config_to_dict, load_config  # noqa: E402
+from prectr_tf.config import ConfigError, config_to_dict, load_config, load_mapping  # noqa: E402
 from prectr_tf.data.schema import DataSchema  # noqa: E402
 from prectr_tf.data.simulator import SimulatorConfig  # noqa: E402
 
 DEFAULT_DEMO_DIR = os.path.join("runs", "demo")
+DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "demo.yaml")
+DEMO_PRESETS = ("dnn", "prectr_v1", "prectr_v2")
 
 
 def _sections():
-    from prectr_tf.data.build import BuildConfig  # noqa: PLC0415 (imports TensorFlow)
-    return {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig}
+    # Imported here: they pull in TensorFlow, which `--help` should not wait for.
+    from prectr_tf.data.build import BuildConfig  # noqa: PLC0415
+    from prectr_tf.models.config import PRECTRConfig  # noqa: PLC0415
+    from prectr_tf.models.training import TrainConfig  # noqa: PLC0415
+    return {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig,
+            "model": PRECTRConfig, "train": TrainConfig}
+
+
+def _model_config(args, config, name):
+    """The preset `name` with the fields the config's `model` section sets."""
+    from prectr_tf.models.config import preset  # noqa: PLC0415
+    raw = load_mapping(args.config).get("model") or {} if args.config else {}
+    return preset(name, **{key: getattr(config["model"], key) for key in raw})
 
 
 def _load(args):
     config = load_config(args.config, _sections())
+    train = {name: getattr(args, name) for name in ("batch_size", "steps_per_epoch")
+             if getattr(args, name, None) is not None}
+    if getattr(args, "epochs", None) is not None:
+        train["joint_epochs"] = args.epochs
+    if train:
+        config["train"] = dataclasses.replace(config["train"], **train)
     overrides = {name: getattr(args, name) for name in ("seed", "num_requests", "num_users")
                  if getattr(args, name, None) is not None}
     if overrides:
@@ -96,26 +118,89 @@ def cmd_convert(args):
           f"(details: {rejects})")
 
 
+def cmd_train(args):
+    from prectr_tf.models.training import evaluate, train_staged  # noqa: PLC0415
+    config = _load(args)
+    model_config = _model_config(args, config, args.preset)
+    model, _ = train_staged(args.data, model_config, config["train"], args.out,
+                            verbose=0 if args.quiet else 1)
+    results = evaluate(model, args.data, args.split)
+    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
+        json.dump(results, fh, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+def cmd_evaluate(args):
+    import keras  # noqa: PLC0415
+
+    import prectr_tf.models.prectr_model  # noqa: F401, PLC0415 (registers the classes)
+    from prectr_tf.models.training import evaluate  # noqa: PLC0415
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"{args.model}: no such model file")
+    print(json.dumps(evaluate(keras.models.load_model(args.model), args.data, args.split),
+                     indent=2))
+
+
 def cmd_demo(args):
     from prectr_tf.data.build import build_dataset
     from prectr_tf.data.simulator import format_stats, simulate, simulation_stats
+    from prectr_tf.models.training import evaluate, pretrain_encoder, train_staged
+    from prectr_tf.models.training import wordpiece_vocabulary
+    args.config = args.config or DEMO_CONFIG
     config = _load(args)
     started = time.perf_counter()
     _prepare_out(args.out, args.overwrite)
-    print(f"[1/2] simulate: {config['simulator'].num_impressions:,} impressions "
+    print(f"[1/4] simulate: {config['simulator'].num_impressions:,} impressions "
           f"(seed {config['simulator'].seed})", flush=True)
     sim = simulate(config["simulator"])
     sim_dir = sim.write(os.path.join(args.out, "simulated"))
     print(format_stats(simulation_stats(sim)))
-    print("\n[2/2] build: histories, cross-user contexts, TFRecords", flush=True)
+    print("\n[2/4] build: histories, cross-user contexts, TFRecords", flush=True)
     schema = _schema_for_simulator(config["schema"], config["simulator"])
-    description = build_dataset(os.path.join(sim_dir, "log.parquet"),
-                                os.path.join(args.out, "dataset"), schema, config["build"],
-                                progress=not args.quiet)
-    _print_build(description, os.path.join(args.out, "dataset"))
+    data_dir = os.path.join(args.out, "dataset")
+    description = build_dataset(os.path.join(sim_dir, "log.parquet"), data_dir, schema,
+                                config["build"], progress=not args.quiet)
+    _print_build(description, data_dir)
     with open(os.path.join(args.out, "config.yaml"), "w") as fh:
         yaml.safe_dump(config_to_dict(config), fh, sort_keys=False)
+    if args.skip_training:
+        print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; outputs in {args.out}")
+        return
+    verbose = 0 if args.quiet else 2
+    train_config = config["train"]
+    models_dir = os.path.join(args.out, "models")
+    os.makedirs(models_dir, exist_ok=True)
+    print("\n[3/4] train: stage 0 encoder SFT (shared), then each preset", flush=True)
+    vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
+    v2 = _model_config(args, config, "prectr_v2")
+    encoder_weights = pretrain_encoder(data_dir, v2, vocabulary, train_config, models_dir, verbose)
+    results = {}
+    for name in DEMO_PRESETS:
+        print(f"  {name}", flush=True)
+        model, _ = train_staged(data_dir, _model_config(args, config, name), train_config,
+                                os.path.join(models_dir, name), encoder_weights=encoder_weights,
+                                vocabulary=vocabulary, verbose=verbose)
+        results[name] = evaluate(model, data_dir, "eval")
+    print("\n[4/4] evaluate on the eval split (the latest requests)")
+    print(format_comparison(results))
+    with open(os.path.join(args.out, "comparison.json"), "w") as fh:
+        json.dump(results, fh, indent=2)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; outputs in {args.out}")
+
+
+COMPARISON_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr",
+                      "gauc_user/cold", "relevance_accuracy", "log_loss")
+
+
+def format_comparison(results):
+    """A text table: one row per model, the headline metrics as columns."""
+    header = f"{'model':<20}" + "".join(f"{c:>19}" for c in COMPARISON_COLUMNS)
+    lines = [header, "-" * len(header)]
+    for name, metrics in results.items():
+        cells = "".join(f"{metrics[c]:>19.4f}" if c in metrics else f"{'-':>19}"
+                        for c in COMPARISON_COLUMNS)
+        lines.append(f"{name:<20}{cells}")
+    return "\n".join(lines)
 
 
 def cmd_config(args):
@@ -166,11 +251,19 @@ def _parser():
         p.add_argument("--num-shards", type=int, help="TFRecord files per split")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = add("demo", cmd_demo, "the main job end to end on the simulator: simulate -> build -> stats")
+    def train_flags(p):
+        p.add_argument("--batch-size", type=int, help="examples per training step")
+        p.add_argument("--epochs", type=int, help="joint-stage epochs")
+        p.add_argument("--steps-per-epoch", type=int, help="cap on steps per epoch")
+
+    p = add("demo", cmd_demo, "the main job end to end on the simulator: simulate -> build -> "
+            "train dnn, PRECTR v1 and V2 -> evaluate -> comparison table")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"output folder (default {DEFAULT_DEMO_DIR})")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--skip-training", action="store_true", help="stop after the build")
     simulator_flags(p)
     build_flags(p)
+    train_flags(p)
 
     p = add("simulate", cmd_simulate, "write a simulated search log and print its statistics")
     p.add_argument("--out", required=True, help="output folder")
@@ -188,6 +281,21 @@ def _parser():
     p.add_argument("--data-dir", required=True, help="the dataset's folder")
     p.add_argument("--out", required=True, help="log file to write (.parquet)")
     p.add_argument("--split", help="split, for datasets that have them (e.g. trec_session)")
+
+    p = add("train", cmd_train, "staged training of a preset (encoder SFT, RSL, joint), then "
+            "evaluation; writes model.keras and metrics.json")
+    p.add_argument("--data", required=True, help="dataset folder from `prectr build`")
+    p.add_argument("--preset", default="prectr_v2",
+                   help="dnn, prectr_v1, prectr_v2, v2_no_cross, v2_no_debias, v2_frozen_encoder")
+    p.add_argument("--out", required=True, help="output folder (checkpoints resume from it)")
+    p.add_argument("--split", default="eval", help="split to evaluate after training")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    train_flags(p)
+
+    p = add("evaluate", cmd_evaluate, "evaluate a saved model on a split; prints JSON")
+    p.add_argument("--model", required=True, help="model.keras from `prectr train`")
+    p.add_argument("--data", required=True, help="dataset folder from `prectr build`")
+    p.add_argument("--split", default="eval")
 
     add("config", cmd_config, "print the default config as YAML")
     return parser

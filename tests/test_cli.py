@@ -14,12 +14,15 @@ from prectr_tf.config import ConfigError, load_config
 from prectr_tf.data.build import BuildConfig, read_dataset_info
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.data.simulator import SimulatorConfig
+from prectr_tf.models.config import PRECTRConfig
+from prectr_tf.models.training import TrainConfig
 
 TINY = {"simulator": {"num_users": 40, "num_requests": 300, "num_items": 200, "num_queries": 30,
                       "num_candidates": 20, "page_size": 5, "seed": 7},
         "schema": {"history_length": 3, "context_length": 4},
         "build": {"num_shards": 2, "eval_fraction": 0.2, "history": {"context_events": "all"}}}
-SECTIONS = {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig}
+SECTIONS = {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig,
+            "model": PRECTRConfig, "train": TrainConfig}
 
 
 def _config(tmp_path, data):
@@ -31,16 +34,16 @@ def _config(tmp_path, data):
 def test_help_lists_only_working_subcommands():
     out = subprocess.run([sys.executable, "-m", "prectr_tf.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "simulate", "build", "convert", "config"):
+    for command in ("demo", "simulate", "build", "convert", "train", "evaluate", "config"):
         assert command in out
-    for missing in ("train", "export", "distill"):
+    for missing in ("export", "distill"):
         assert f"    {missing}" not in out
 
 
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--config", str(_config(tmp_path, TINY)), "--out", str(out),
-                 "--quiet"]) == 0
+                 "--quiet", "--skip-training"]) == 0
     printed = capsys.readouterr().out
     assert "exposure ratio" in printed and "position" in printed and "demo finished" in printed
     info = read_dataset_info(out / "dataset")
@@ -51,7 +54,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert saved["simulator"]["seed"] == 7
     # refuses to clobber, unless asked
-    assert main(["demo", "--config", str(_config(tmp_path, TINY)), "--out", str(out)]) == 2
+    assert main(["demo", "--config", str(_config(tmp_path, TINY)), "--out", str(out),
+                 "--skip-training"]) == 2
     assert "--overwrite" in capsys.readouterr().err
 
 
@@ -107,10 +111,11 @@ def test_config_round_trip_through_prectr_config(tmp_path, capsys):
     path.write_text(capsys.readouterr().out)
     loaded = load_config(path, SECTIONS)
     assert loaded["simulator"] == SimulatorConfig() and loaded["build"] == BuildConfig()
+    assert loaded["model"] == PRECTRConfig() and loaded["train"] == TrainConfig()
 
 
 def test_schema_contradicting_simulator_is_an_error(tmp_path, capsys):
     bad = dict(TINY, schema={"num_relevance_levels": 5})
-    assert main(["demo", "--config", str(_config(tmp_path, bad)),
+    assert main(["demo", "--config", str(_config(tmp_path, bad)), "--skip-training",
                  "--out", str(tmp_path / "d")]) == 2
     assert "contradicts simulator.num_relevance_levels" in capsys.readouterr().err

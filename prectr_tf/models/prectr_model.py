@@ -240,6 +240,15 @@ class PRECTRModel(keras.Model):
                         * self.config.encoder_learning_rate_multiplier))
             self.encoder_optimizer = keras.optimizers.get(encoder_optimizer)
 
+    def get_compile_config(self):
+        # Optimizer state is not kept in the .keras file; a loaded model is
+        # compiled with defaults, enough to evaluate and to fine-tune further.
+        # (Keras skips an empty compile config.)
+        return {"jit_compile": False}
+
+    def compile_from_config(self, config):
+        self.compile(**config)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:

@@ -87,9 +87,11 @@ def _dataset(data_dir, split, train_config, labelled_relevance_only=False, repea
     return ds
 
 
-def _callbacks(out_dir, stage):
+def _callbacks(out_dir, stage, extra=()):
+    # BackupAndRestore first, so a later callback that stops the run still
+    # finds the epoch backed up.
     return [keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup", stage)),
-            keras.callbacks.TerminateOnNaN()]
+            keras.callbacks.TerminateOnNaN(), *extra]
 
 
 def pretrain_encoder(data_dir, model_config, vocabulary, train_config, out_dir, verbose=1):
@@ -135,7 +137,7 @@ def _set_stage(model, stage):
 
 
 def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=None,
-                 vocabulary=None, verbose=1):
+                 vocabulary=None, verbose=1, callbacks=()):
     """Train a preset through the stages; returns `(model, history)`.
 
     Args:
@@ -147,6 +149,8 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
         encoder_weights: stage-0 weights to start from (shared between
             presets); trained here when None and the preset has text.
         vocabulary: the WordPiece vocabulary (learned when None).
+        verbose: Keras progress output (0, 1 or 2).
+        callbacks: extra Keras callbacks for the stage-1 and stage-2 fits.
     """
     os.makedirs(out_dir, exist_ok=True)
     keras.utils.set_random_seed(train_config.seed)
@@ -173,7 +177,7 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
         fit = model.fit(_dataset(data_dir, "train", train_config), epochs=epochs,
                         steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
-                        callbacks=_callbacks(out_dir, stage))
+                        callbacks=_callbacks(out_dir, stage, callbacks))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         model.save_weights(path)
     model.save(os.path.join(out_dir, "model.keras"))

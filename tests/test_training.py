@@ -1,0 +1,95 @@
+"""Staged training: stage 1 trains only the relevance head, a killed run
+resumes from its backup, and `prectr train` / `prectr evaluate` agree."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from prectr_tf.cli import main
+from prectr_tf.models.config import EncoderConfig, preset
+from prectr_tf.models.training import STAGES, TrainConfig, pretrain_encoder, train_staged
+
+SMALL_ENCODER = dict(max_length=16, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32)
+
+
+def _config(name):
+    return preset(name, embedding_dim=8, hidden_units=(16,), encoder=EncoderConfig(**SMALL_ENCODER))
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Simulates a killed run: raises at the end of epoch `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("killed")
+
+
+def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
+    data_dir, _ = tiny_dataset
+    train = TrainConfig(batch_size=128, joint_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0,
+                     callbacks=[StopAfter(1)])
+    assert (tmp_path / "backup" / STAGES[2]).exists()
+    assert not (tmp_path / f"{STAGES[2]}.weights.h5").exists()
+    _, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
+    # epochs 0 and 1 were done before the kill: only epoch 2 runs now
+    assert len(history[STAGES[2]]["loss"]) == 1
+    assert (tmp_path / "model.keras").exists()
+    # a finished stage is skipped on a rerun
+    _, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
+    assert history == {}
+
+
+def test_stage1_trains_only_the_relevance_head_and_presets_share_stage0(tiny_dataset, tmp_path):
+    data_dir, vocab = tiny_dataset
+    train = TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=0)
+    encoder = pretrain_encoder(data_dir, _config("prectr_v1"), vocab, train, tmp_path, verbose=0)
+    model, _ = train_staged(data_dir, _config("prectr_v1"), train, tmp_path / "v1",
+                            encoder_weights=encoder, vocabulary=vocab, verbose=0)
+    # the frozen encoder is exactly the stage-0 one, not a random one
+    for got, want in zip(model.encoder.get_weights(), encoder):
+        np.testing.assert_array_equal(got, want)
+    fresh = model.__class__.from_dataset(data_dir, _config("prectr_v1"), wordpiece_vocabulary=vocab)
+    fresh.build()
+    fresh.encoder.set_weights(encoder)
+    fresh.load_weights(tmp_path / "v1" / f"{STAGES[1]}.weights.h5")
+    assert fresh.relevance_head.get_weights()[0].shape == model.relevance_head.get_weights()[0].shape
+    # stage 1 moved the relevance head and nothing else: compare with the
+    # initial weights a same-seed model starts from
+    keras.utils.set_random_seed(train.seed)
+    start = model.__class__.from_dataset(data_dir, _config("prectr_v1"), wordpiece_vocabulary=vocab)
+    start.build()
+    for layer in ("ctr_tower", "incentive", "personal_preference"):
+        for a, b in zip(getattr(start, layer).get_weights(), getattr(fresh, layer).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    moved = [not np.array_equal(a, b) for a, b in zip(start.relevance_head.get_weights(),
+                                                        fresh.relevance_head.get_weights())]
+    assert any(moved)
+
+
+def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
+    data_dir, _ = tiny_dataset
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps({
+        "model": {"embedding_dim": 8, "hidden_units": [16], "encoder": SMALL_ENCODER},
+        "train": {"batch_size": 128, "encoder_sft_epochs": 1, "rsl_epochs": 1,
+                  "joint_epochs": 1, "wordpiece_vocabulary_size": 300}}))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data_dir), "--preset", "prectr_v1", "--out", str(out),
+                 "--config", str(cfg), "--quiet"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "metrics.json").read_text()) == trained
+    assert main(["evaluate", "--model", str(out / "model.keras"), "--data", str(data_dir)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for key in ("auc", "gauc_user", "ndcg_at_10", "relevance_accuracy"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6)
+    assert main(["train", "--data", str(data_dir), "--preset", "nope", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
