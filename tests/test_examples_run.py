@@ -30,3 +30,12 @@ def test_public_data(tmp_path, shared_data):
     assert len(homedepot) == 74_067
     assert trec["request_id"].nunique() == 2_872
     assert sum(s["num_examples"] for s in info["splits"].values()) == 28_720
+
+
+def test_train_with_fit(tmp_path):
+    history, results = _load("train_with_fit").main(
+        ["--out", str(tmp_path), "--num-requests", "300", "--epochs", "2"])
+    assert len(history.history["loss"]) == 2 and "val_loss" in history.history
+    assert history.history["click_loss"][1] < history.history["click_loss"][0]
+    assert {"auc", "gauc_user", "ndcg_at_10", "relevance_accuracy"} <= set(results)
+    assert (tmp_path / "history.csv").exists()

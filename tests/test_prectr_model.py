@@ -29,7 +29,7 @@ def _model(tiny_dataset, name, **overrides):
     data_dir, vocab = tiny_dataset
     config = preset(name, embedding_dim=8, hidden_units=(16,), **overrides)
     config = config.__class__(**{**config.__dict__, "encoder": config.encoder.__class__(
-        vocabulary_size=len(vocab), max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
+        max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
         intermediate_dim=32)})
     model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=vocab)
     model.build()

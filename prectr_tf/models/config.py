@@ -24,8 +24,10 @@ ENCODER_MODES = ("none", "frozen", "finetune")
 class EncoderConfig:
     """The compact relevance encoder (DESIGN §4.1; paper: 3 layers, ~2M params).
 
+    The vocabulary size is the learned WordPiece vocabulary's
+    (`TrainConfig.wordpiece_vocabulary_size`), not a field here.
+
     Args:
-        vocabulary_size: WordPiece vocabulary learned from the training text.
         max_length: tokens of `[CLS] query [SEP] title [SEP]`.
         num_layers: transformer layers.
         hidden_dim: model width d (r has this size).
@@ -37,7 +39,6 @@ class EncoderConfig:
             0 is the plain joint cross-encoder.
     """
 
-    vocabulary_size: int = 8000
     max_length: int = 32
     num_layers: int = 3
     hidden_dim: int = 64

@@ -117,7 +117,7 @@ def pretrain_encoder(data_dir, model_config, vocabulary, train_config, out_dir, 
                 loss=MaskedRelevanceLoss(), jit_compile=False)
     data = _dataset(data_dir, "train", train_config, labelled_relevance_only=True).map(
         lambda f, y: ({"query": f["query"], "item_title": f["item_title"]}, y["relevance"]))
-    sft.fit(data, epochs=train_config.encoder_sft_epochs, verbose=verbose,
+    sft.fit(data, epochs=train_config.encoder_sft_epochs, verbose=verbose, shuffle=False,
             steps_per_epoch=train_config.steps_per_epoch, callbacks=_callbacks(out_dir, STAGES[0]))
     sft.save_weights(path)
     return encoder.get_weights()
@@ -175,7 +175,8 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
             _set_stage(model, stage)
         model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
-        fit = model.fit(_dataset(data_dir, "train", train_config), epochs=epochs,
+        # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
+        fit = model.fit(_dataset(data_dir, "train", train_config), epochs=epochs, shuffle=False,
                         steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
                         callbacks=_callbacks(out_dir, stage, callbacks))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
