@@ -13,17 +13,22 @@ and versions.
     python benchmarks/build_throughput.py --impressions 200000 --runs 1
 """
 
+import os
+
+# Quiet TensorFlow in this process and in the spawned children (inherited).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 import argparse
 import json
 import multiprocessing as mp
-import os
 import platform
-import resource
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+from _common import peak_rss_mb
 
 
 def _histories(log_path, schema_json, runs, queue):
@@ -43,7 +48,7 @@ def _histories(log_path, schema_json, runs, queue):
         for start in range(0, len(rows), 100_000):
             builder.lists(rows[start:start + 100_000])
         seconds.append(time.perf_counter() - started)
-    queue.put({"seconds": seconds, "peak_rss_mb": _peak_mb()})
+    queue.put({"seconds": seconds, "peak_rss_mb": peak_rss_mb()})
 
 
 def _full_build(log_path, schema_json, runs, queue):
@@ -58,11 +63,7 @@ def _full_build(log_path, schema_json, runs, queue):
             info = build_dataset(log_path, os.path.join(tmp, "ds"), schema, progress=False)
             seconds.append(time.perf_counter() - started)
             phases = info["seconds"]
-    queue.put({"seconds": seconds, "last_phases": phases, "peak_rss_mb": _peak_mb()})
-
-
-def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"seconds": seconds, "last_phases": phases, "peak_rss_mb": peak_rss_mb()})
 
 
 def _in_child(target, *args):

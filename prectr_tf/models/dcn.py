@@ -52,7 +52,8 @@ class DCNv2Baseline(keras.Model):
         embedding_dim: width of every id embedding.
         num_cross_layers: `keras_rs.layers.FeatureCross` layers.
         projection_dim: low-rank size of the cross kernels (`None`: full
-            rank; the input here is ~100 wide, so full rank is cheap).
+            rank; the default input is 5·16 + F wide, 84 on the simulator, so
+            full rank is cheap).
         hidden_units: widths of the deep MLP after the cross stack.
         dropout: dropout after each MLP layer.
         use_history: append the mean of the user's history item embeddings
