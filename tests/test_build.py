@@ -169,3 +169,13 @@ def test_rejects_are_written_and_counted(tmp_path):
     assert rejects[["row", "field"]].values.tolist() == [[1, "relevance"]]
     with open(tmp_path / "ds" / "dataset.json") as fh:
         assert json.load(fh)["rejects_by_reason"] == {"relevance: out of range [0, 3]": 1}
+
+
+def test_raw_frame_is_validated_and_missing_labels_stay_missing(sim, tmp_path):
+    """A frame with nullable labels (the simulator's) is checked like a file:
+    missing relevance becomes -1, never an arbitrary integer."""
+    schema = DataSchema(history_length=2, context_length=2, num_item_features=2)
+    build_dataset(sim.log, tmp_path / "ds", schema, BuildConfig(eval_fraction=0), progress=False)
+    _, labels = _all(make_dataset(tmp_path / "ds", "train", batch_size=256, shuffle=False))
+    assert set(np.unique(labels["relevance"])) <= {-1, 0, 1, 2, 3}
+    assert (labels["relevance"] == -1).sum() == sim.log["relevance"].isna().sum()

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from prectr_tf.data.examples import ExampleBuilder, HistoryConfig
 from prectr_tf.data.query_normalization import normalize_query
 from prectr_tf.data.tfrecord import serialize_columns
-from prectr_tf.data.validation import read_log
+from prectr_tf.data.validation import read_log, validate_log
 
 DATASET_FILE = "dataset.json"
 VOCAB_FIELDS = ("user_id", "item_id", "item_category", "query")
@@ -83,7 +83,8 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
     """Build a dataset directory from a log.
 
     Args:
-        log: a log file path, a list of them, or an already validated frame.
+        log: a log file path, a list of them, or a frame (validated here
+            unless it is `validate_log` output already).
         out_dir: the dataset directory to create.
         schema: the `DataSchema` (list lengths, K, item feature width).
         config: a `BuildConfig`.
@@ -97,8 +98,13 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
     started = time.perf_counter()
-    if isinstance(log, pd.DataFrame):
-        frame, report = log, None
+    if isinstance(log, pd.DataFrame) and "_row" in log.columns:
+        frame, report = log, None  # already validated (a reader's output)
+    elif isinstance(log, pd.DataFrame):
+        # A raw frame (e.g. the simulator's, with nullable labels) gets the
+        # same checks and -1 for missing labels as a file would.
+        frame, report = validate_log(log, schema, "<DataFrame>",
+                                     out_of_order=config.out_of_order)
     else:
         frame, report = read_log(log, schema, out_of_order=config.out_of_order)
     read_seconds = time.perf_counter() - started
