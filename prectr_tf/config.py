@@ -59,7 +59,7 @@ def _coerce(hint, value, where):
             return None
         hint = next(a for a in options if a is not type(None))
         origin = typing.get_origin(hint)
-    if origin in (tuple, list):
+    if origin in (tuple, list) or hint in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (item,) = typing.get_args(hint)[:1] or (typing.Any,)

@@ -88,7 +88,7 @@ class PRECTRConfig:
     encoder: EncoderConfig = EncoderConfig()
     num_relevance_levels: int = 4
     embedding_dim: int = 16
-    hidden_units: tuple = (128, 64)
+    hidden_units: tuple[int, ...] = (128, 64)
     stop_gradient_relevance: bool = False
     use_personal_preference: bool = True
     use_cross_user: bool = True
