@@ -1,0 +1,446 @@
+"""Ranking quality of every preset, on the logged eval split and on the full
+candidate space, over several seeds (issue 3, DESIGN §7–§8).
+
+For each seed s (the simulator seed and the training seed are both s):
+
+1. simulate the **default simulator** (`SimulatorConfig()`: synthetic
+   catalogue of 5,000 items and 1,000 queries, 100 candidates per query, 10
+   results per page, 30 % cold-start users, exposure-biased logging policy,
+   position-biased clicks) scaled down to `--requests` requests (default
+   3,000, i.e. **30,000 impressions**) and `--requests / 5` users (the
+   default's 5 requests per user); nothing else changes;
+2. build it (`DataSchema` defaults: L_u = L_g = 20; time split, the latest
+   `--eval-fraction` (default 0.2) of requests held out: 0.2 rather than the
+   build's 0.1 so that the cold-start eval slice has ~40 requests, not ~20);
+3. learn the WordPiece vocabulary and run stage 0 (encoder SFT on the
+   relevance labels) **once**, shared by every text preset (`pretrain_encoder`);
+4. train each preset with `train_staged` (stage 1 RSL, stage 2 joint; `dnn`:
+   stage 2 only) — `dnn`, `prectr_v1`, `prectr_v2`, `v2_no_cross`,
+   `v2_no_debias`, `v2_frozen_encoder`;
+5. evaluate it (a) on the logged eval split with `evaluate` (AUC, GAUC
+   user/query, NDCG@10 and MRR per request with click labels, GAUC user per
+   activity bucket) and (b) on the full candidate space of the eval requests
+   with `prectr_tf.evaluation.full_space` (noise-free, from the true click
+   probabilities: expected AUC, GAUC user/query, NDCG@10 with gain = true
+   click probability and with gain = 2^level − 1, per activity bucket).
+
+Why 30,000 impressions: six presets — three fine-tune a 3-layer transformer,
+three run the debias twin pass — must train on 2 shared CPU cores in about ten
+minutes per seed (each text preset also pays ~30-60 s of graph tracing,
+saving and evaluation whatever the data size), so that a few seeds fit in half
+an hour. At this size the train split has ~24,000 impressions (~7,000
+relevance-labelled) and the eval split ~600 requests x 100 candidates; stage 0
+gets 3 epochs over the labelled rows (it is shared, so it is cheap per preset).
+
+Prints the machine, versions, sizes and seeds; a table of mean ± std (sample
+std over seeds, ddof = 1) per preset for (a) and (b); the full-space metrics
+of two reference scorers (the true click probability — the ceiling — and the
+true relevance level); RelaImpr vs `dnn`; the PRECTR-V2 − v1 GAUC gap on the
+cold-start slice vs the active (high) slice; and per-seed paired differences
+for the issue's expected shape. Every per-seed number goes to `--out` (JSON),
+rewritten after each seed.
+
+    python benchmarks/quality.py                     # 5 seeds, 30k impressions
+    python benchmarks/quality.py --seeds 1 --out runs/quality.json      # time one seed,
+    python benchmarks/quality.py --seeds 3 --out runs/quality.json --resume  # then add two
+    python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~6 min)
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+PRESETS = ("dnn", "prectr_v1", "prectr_v2", "v2_no_cross", "v2_no_debias", "v2_frozen_encoder")
+LOGGED_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr", "gauc_user/cold",
+                  "gauc_user/low", "gauc_user/high")
+FULL_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "ndcg_at_10_relevance",
+                "auc_unshown", "gauc_user/cold", "gauc_user/high", "ndcg_at_10/cold",
+                "ndcg_at_10/high")
+# Reference scorers of the full space (no model): name -> table column.
+REFERENCES = {"oracle (true p)": "click_prob", "true level": "relevance"}
+
+
+def _sizes(args):
+    from prectr_tf.data.simulator import SimulatorConfig
+
+    if args.quick:
+        sim = dict(num_users=100, num_requests=600, num_items=400, num_queries=40,
+                   num_candidates=30)
+    else:
+        sim = dict(num_users=args.requests // 5, num_requests=args.requests)
+    return sim, SimulatorConfig(**sim)
+
+
+def _train_config(args, seed):
+    from prectr_tf.models.training import TrainConfig
+
+    if args.quick:
+        return TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=1,
+                           steps_per_epoch=5, wordpiece_vocabulary_size=400, seed=seed)
+    return TrainConfig(batch_size=args.batch_size, encoder_sft_epochs=args.sft_epochs,
+                       rsl_epochs=args.rsl_epochs, joint_epochs=args.joint_epochs,
+                       wordpiece_vocabulary_size=args.wordpiece_size, seed=seed)
+
+
+def run_seed(seed, args, work_dir, log=print):
+    """Simulate, build, train every preset, evaluate; the seed's numbers."""
+    import keras  # noqa: PLC0415
+
+    from prectr_tf.data.build import BuildConfig, build_dataset
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.simulator import simulate
+    from prectr_tf.data.validation import validate_log
+    from prectr_tf.evaluation.full_space import (full_space_examples, full_space_metrics,
+                                                 score_candidates)
+    from prectr_tf.models.config import preset
+    from prectr_tf.models.training import evaluate, pretrain_encoder, train_staged
+    from prectr_tf.models.training import wordpiece_vocabulary
+
+    sim_fields, _ = _sizes(args)
+    from prectr_tf.data.simulator import SimulatorConfig  # noqa: PLC0415
+    sim_config = SimulatorConfig(seed=seed, **sim_fields)
+    train_config = _train_config(args, seed)
+    seconds = {}
+    started = time.perf_counter()
+    sim = simulate(sim_config)
+    schema = DataSchema(num_relevance_levels=sim_config.num_relevance_levels,
+                        num_item_features=sim_config.num_item_features)
+    # build_dataset takes an in-memory frame as already validated.
+    frame, _ = validate_log(sim.log, schema, f"simulated-seed-{seed}")
+    data_dir = os.path.join(work_dir, "dataset")
+    info = build_dataset(frame, data_dir, schema, BuildConfig(eval_fraction=args.eval_fraction),
+                         overwrite=True, progress=False)
+    space = full_space_examples(sim, data_dir, "eval")
+    seconds["simulate_build"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    models_dir = os.path.join(work_dir, "models")
+    os.makedirs(models_dir, exist_ok=True)
+    vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
+    encoder_weights = pretrain_encoder(data_dir, preset("prectr_v2"), vocabulary, train_config,
+                                       models_dir, verbose=0)
+    seconds["stage0"] = time.perf_counter() - started
+    log(f"  seed {seed}: simulated + built in {seconds['simulate_build']:.0f}s "
+        f"({info['splits']['train']['num_examples']:,} train / "
+        f"{info['splits']['eval']['num_examples']:,} eval impressions, "
+        f"{space.table['request_id'].nunique():,} eval requests x "
+        f"{sim_config.num_candidates} candidates); stage 0 in {seconds['stage0']:.0f}s",
+        flush=True)
+
+    table = space.table
+    result = {"seed": seed, "dataset": {"splits": {k: {n: v[n] for n in
+                                                       ("num_examples", "num_clicks",
+                                                        "num_relevance_labelled")}
+                                                   for k, v in info["splits"].items()},
+                                        "vocab_sizes": info["vocab_sizes"]},
+              "full_space_size": {"candidates": int(len(table)),
+                                  "requests": int(table["request_id"].nunique()),
+                                  "shown_share": float(table["shown"].mean()),
+                                  "requests_by_bucket": {
+                                      b: int(table.loc[table["activity"] == b,
+                                                       "request_id"].nunique())
+                                      for b in ("cold", "low", "high")}},
+              "references": {name: full_space_metrics(table, table[column].to_numpy(float))
+                             for name, column in REFERENCES.items()},
+              "presets": {}}
+    for name in args.presets:
+        started = time.perf_counter()
+        model, history = train_staged(data_dir, preset(name), train_config,
+                                      os.path.join(models_dir, name),
+                                      encoder_weights=encoder_weights, vocabulary=vocabulary,
+                                      verbose=0)
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        logged = evaluate(model, data_dir, "eval")
+        full = full_space_metrics(table, score_candidates(model, space.features))
+        eval_seconds = time.perf_counter() - started
+        result["presets"][name] = {
+            "logged": logged, "full_space": full,
+            "final_train_losses": {stage: {k: v[-1] for k, v in h.items()}
+                                   for stage, h in history.items()},
+            "seconds": {"train": train_seconds, "evaluate": eval_seconds}}
+        log(f"    {name:<18} train {train_seconds:5.0f}s  eval {eval_seconds:4.0f}s  "
+            f"logged AUC {logged['auc']:.4f} GAUC-u {logged['gauc_user']:.4f}  "
+            f"full AUC {full['auc']:.4f} NDCG@10 {full['ndcg_at_10']:.4f}", flush=True)
+        del model
+        keras.backend.clear_session()
+    result["seconds"] = seconds
+    return result
+
+
+# --- summarising ----------------------------------------------------------------
+def _values(per_seed, preset_name, part, metric):
+    return np.array([s["presets"][preset_name][part].get(metric, np.nan) for s in per_seed
+                     if preset_name in s["presets"]], float)
+
+
+def _mean_std(values):
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan"), 0
+    std = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
+    return float(values.mean()), std, len(values)
+
+
+def _cell(values, scale=1.0, digits=4):
+    mean, std, n = _mean_std(np.asarray(values, float) * scale)
+    if n == 0:
+        return "-"
+    if np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _table(title, rows, columns):
+    """rows: [(name, [cell, ...])]."""
+    widths = [max(len(c), *(len(r[1][i]) for r in rows)) for i, c in enumerate(columns)]
+    name_width = max(len("preset"), *(len(r[0]) for r in rows))
+    lines = [title, f"{'preset':<{name_width}}  " + "  ".join(
+        f"{c:>{w}}" for c, w in zip(columns, widths))]
+    lines.append("-" * len(lines[-1]))
+    for name, cells in rows:
+        lines.append(f"{name:<{name_width}}  " + "  ".join(
+            f"{c:>{w}}" for c, w in zip(cells, widths)))
+    return "\n".join(lines)
+
+
+def rela_impr(auc_value, base_auc):
+    return ((auc_value - 0.5) / (base_auc - 0.5) - 1.0) * 100.0
+
+
+def derived(per_seed):
+    """Per-seed derived numbers: RelaImpr vs dnn, V2 − v1 gaps, paired diffs."""
+    out = {}
+
+    def per(fn):
+        values = []
+        for s in per_seed:
+            try:
+                values.append(fn(s))
+            except KeyError:
+                pass
+        return values
+
+    def m(s, name, part, metric):
+        return s["presets"][name][part][metric]
+
+    for name in PRESETS:
+        if name == "dnn":
+            continue
+        for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("full_space", "auc"),
+                             ("full_space", "gauc_user")):
+            out[f"relaimpr_vs_dnn/{part}/{metric}/{name}"] = per(
+                lambda s, n=name, p=part, q=metric: rela_impr(m(s, n, p, q),
+                                                              m(s, "dnn", p, q)))
+    for part in ("logged", "full_space"):
+        for bucket in ("cold", "low", "high"):
+            out[f"v2_minus_v1/{part}/gauc_user/{bucket}"] = per(
+                lambda s, p=part, b=bucket: m(s, "prectr_v2", p, f"gauc_user/{b}")
+                - m(s, "prectr_v1", p, f"gauc_user/{b}"))
+        out[f"v2_minus_v1/{part}/gauc_user/cold_gap_minus_high_gap"] = per(
+            lambda s, p=part: (m(s, "prectr_v2", p, "gauc_user/cold")
+                               - m(s, "prectr_v1", p, "gauc_user/cold"))
+            - (m(s, "prectr_v2", p, "gauc_user/high") - m(s, "prectr_v1", p, "gauc_user/high")))
+    pairs = (("prectr_v2", "prectr_v1"), ("prectr_v1", "dnn"), ("prectr_v2", "dnn"),
+             ("prectr_v2", "v2_no_debias"), ("prectr_v2", "v2_no_cross"),
+             ("prectr_v2", "v2_frozen_encoder"))
+    for a, b in pairs:
+        for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("logged", "ndcg_at_10"),
+                             ("full_space", "auc"), ("full_space", "gauc_user"),
+                             ("full_space", "ndcg_at_10")):
+            out[f"diff/{a}-{b}/{part}/{metric}"] = per(
+                lambda s, a=a, b=b, p=part, q=metric: m(s, a, p, q) - m(s, b, p, q))
+    return out
+
+
+def report(meta, per_seed):
+    presets = [p for p in PRESETS if any(p in s["presets"] for s in per_seed)]
+    lines = []
+    short = {"gauc_user/cold": "gauc_u/cold", "gauc_user/low": "gauc_u/low",
+             "gauc_user/high": "gauc_u/high", "ndcg_at_10_relevance": "ndcg@10 (level)",
+             "ndcg_at_10": "ndcg@10", "ndcg_at_10/cold": "ndcg@10/cold",
+             "ndcg_at_10/high": "ndcg@10/high"}
+    cols = [short.get(c, c) for c in LOGGED_COLUMNS]
+    rows = [(p, [_cell(_values(per_seed, p, "logged", c)) for c in LOGGED_COLUMNS])
+            for p in presets]
+    lines.append(_table("(a) logged eval split (clicks as labels; NDCG@10/MRR per request "
+                        "over the shown page)", rows, cols))
+    cols = [short.get(c, c) for c in FULL_COLUMNS]
+    rows = [(p, [_cell(_values(per_seed, p, "full_space", c)) for c in FULL_COLUMNS])
+            for p in presets]
+    for ref in REFERENCES:
+        rows.append((f"[{ref}]", [_cell([s["references"][ref].get(c, np.nan) for s in per_seed])
+                                   for c in FULL_COLUMNS]))
+    lines.append("")
+    lines.append(_table("(b) full candidate space of the eval requests (true click "
+                        "probabilities; ndcg@10 gain = p, ndcg@10 (level) gain = 2^level-1)",
+                        rows, cols))
+    d = derived(per_seed)
+    lines.append("")
+    rows = []
+    for p in presets:
+        if p == "dnn":
+            continue
+        rows.append((p, [_cell(d[f"relaimpr_vs_dnn/{part}/{metric}/{p}"], digits=2)
+                         for part, metric in (("logged", "auc"), ("logged", "gauc_user"),
+                                              ("full_space", "auc"),
+                                              ("full_space", "gauc_user"))]))
+    lines.append(_table("RelaImpr vs dnn, % (per seed, then mean ± std)", rows,
+                        ["logged auc", "logged gauc_u", "full auc", "full gauc_u"]))
+    lines.append("")
+    rows = [(part, [_cell(d[f"v2_minus_v1/{part}/gauc_user/{b}"]) for b in
+                    ("cold", "low", "high", "cold_gap_minus_high_gap")])
+            for part in ("logged", "full_space")]
+    lines.append(_table("PRECTR-V2 − v1, GAUC by user per activity slice", rows,
+                        ["cold", "low", "high", "cold gap − high gap"]))
+    lines.append("")
+    rows = []
+    for key, values in d.items():
+        if not key.startswith("diff/"):
+            continue
+        _, pair, part, metric = key.split("/")
+        wins = sum(v > 0 for v in values)
+        rows.append((f"{pair} {part} {metric}", [_cell(values), f"{wins}/{len(values)}"]))
+    lines.append(_table("Paired differences per seed (mean ± std; seeds where > 0)", rows,
+                        ["difference", "> 0"]))
+    return "\n".join(lines)
+
+
+def _meta(args, sim_config, train_config, seeds):
+    import keras  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+                   f"Python {platform.python_version()}",
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "pandas": pd.__version__},
+        "seeds": list(seeds), "quick": bool(args.quick), "presets": list(args.presets),
+        "simulator": {k: v for k, v in sim_config.to_dict().items() if k != "seed"},
+        "eval_fraction": args.eval_fraction,
+        "train": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "seed"},
+        "load_average_at_start": _load_average(),
+    }
+
+
+def _load_average():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+# Settings a resumed run must share with the seeds it reuses.
+_SAME_RUN = ("quick", "presets", "simulator", "eval_fraction", "train", "versions")
+
+
+def _resumed(args, meta, seeds):
+    """With --resume: the per-seed results already in --out (same settings),
+    and the seconds they took."""
+    if not (args.resume and os.path.exists(args.out)):
+        return [], 0.0
+    with open(args.out) as fh:
+        old = json.load(fh)
+    for key in _SAME_RUN:
+        if old["meta"].get(key) != json.loads(json.dumps(meta[key])):
+            raise SystemExit(f"--resume: {args.out} was made with another {key!r}; "
+                             "use another --out")
+    kept = [s for s in old["per_seed"] if s["seed"] in seeds]
+    print(f"resuming: seeds {[s['seed'] for s in kept]} read from {args.out}", flush=True)
+    return kept, float(sum(s["seconds"]["total"] for s in kept))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--requests", type=int, default=3000,
+                        help="simulated requests (x10 impressions); users = requests / 5")
+    parser.add_argument("--eval-fraction", type=float, default=0.2)
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--sft-epochs", type=int, default=3,
+                        help="stage-0 epochs over the relevance-labelled train rows")
+    parser.add_argument("--rsl-epochs", type=int, default=1)
+    parser.add_argument("--joint-epochs", type=int, default=2)
+    parser.add_argument("--wordpiece-size", type=int, default=2000)
+    parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
+                        help="JSON of every per-seed number (rewritten after each seed)")
+    parser.add_argument("--work-dir", help="keep datasets and models here (default: a temp dir)")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the seeds already in --out (same settings) and run the rest")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 seed, a tiny simulator and 5 steps per epoch: a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds = 1
+    if "dnn" not in args.presets:
+        args.presets = ["dnn", *args.presets]
+    args.presets = [p for p in PRESETS if p in args.presets]
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    _, sim_config = _sizes(args)
+    meta = _meta(args, sim_config, _train_config(args, 0), seeds)
+    print("# ranking quality: logged eval and full candidate space")
+    print(f"machine: {meta['machine']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    print(f"simulator: default except num_requests={sim_config.num_requests:,} "
+          f"({sim_config.num_impressions:,} impressions), num_users={sim_config.num_users:,}"
+          + (" [quick: tiny catalogue]" if args.quick else "")
+          + f"; {sim_config.num_items:,} items, {sim_config.num_queries:,} queries, "
+          f"{sim_config.num_candidates} candidates/request, page {sim_config.page_size}; "
+          f"eval fraction {args.eval_fraction}")
+    print(f"training: {json.dumps(meta['train'])}")
+    print(f"seeds: {seeds} (simulator seed = training seed)", flush=True)
+
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    per_seed, earlier_seconds = _resumed(args, meta, seeds)
+    started = time.perf_counter() - earlier_seconds
+    for seed in seeds:
+        if any(s["seed"] == seed for s in per_seed):
+            continue
+        seed_started = time.perf_counter()
+        work = (os.path.join(args.work_dir, f"seed-{seed}") if args.work_dir
+                else tempfile.mkdtemp(prefix=f"quality-seed-{seed}-"))
+        try:
+            result = run_seed(seed, args, work)
+        finally:
+            if not args.work_dir:
+                shutil.rmtree(work, ignore_errors=True)
+        result["seconds"]["total"] = time.perf_counter() - seed_started
+        result["load_average_at_end"] = _load_average()
+        per_seed.append(result)
+        print(f"  seed {seed} done in {result['seconds']['total']:.0f}s", flush=True)
+        with open(args.out, "w") as fh:
+            json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
+                      indent=1, default=float)
+    per_seed.sort(key=lambda s: s["seed"])
+    total = time.perf_counter() - started
+    meta["seconds_total"] = total
+    meta["load_average_at_end"] = _load_average()
+    with open(args.out, "w") as fh:
+        json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
+                  indent=1, default=float)
+    print()
+    print(report(meta, per_seed))
+    print(f"\n{len(per_seed)} seed(s) in {total / 60:.1f} min (training and evaluation, summed "
+          f"over runs); per-seed numbers in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

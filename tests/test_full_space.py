@@ -1,0 +1,212 @@
+"""Full-space evaluation on the simulator: candidate examples and metrics."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from prectr_tf.evaluation.full_space import (ITEM_FIELDS, full_space_examples,
+                                             full_space_metrics, ndcg_per_list,
+                                             score_candidates, soft_group_auc)
+from prectr_tf.metrics import reference
+
+NUM_CANDIDATES = 30
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """`(sim, data_dir, space)`: a small simulation with its candidates, built."""
+    from prectr_tf.data.build import BuildConfig, build_dataset
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.data.validation import validate_log
+
+    config = SimulatorConfig(num_users=60, num_requests=300, num_items=300, num_queries=30,
+                             num_candidates=NUM_CANDIDATES, page_size=5, num_item_features=2,
+                             seed=5)
+    sim = simulate(config)
+    out = tmp_path_factory.mktemp("full_space") / "dataset"
+    schema = DataSchema(history_length=4, context_length=4, num_item_features=2)
+    # build_dataset takes a frame as already validated: validate it (typed labels, -1 missing).
+    frame, _ = validate_log(sim.log, schema, "simulated")
+    build_dataset(frame, out, schema, BuildConfig(eval_fraction=0.3), progress=False)
+    return sim, out, full_space_examples(sim, out)
+
+
+def _eval_examples(data_dir):
+    from prectr_tf.data.pipeline import make_dataset
+
+    parts = {}
+    for features, _ in make_dataset(data_dir, "eval", batch_size=1000, shuffle=False):
+        for name, value in features.items():
+            parts.setdefault(name, []).append(value.numpy())
+    return {name: np.concatenate(v) for name, v in parts.items()}
+
+
+# --- the candidate examples ---------------------------------------------------
+def test_every_candidate_of_every_eval_request(simulated):
+    sim, data_dir, space = simulated
+    logged = _eval_examples(data_dir)
+    eval_requests = {r.decode() for r in logged["request_id"]}
+    table = space.table
+    assert set(table["request_id"]) == eval_requests
+    assert len(table) == len(eval_requests) * NUM_CANDIDATES
+    assert (table.groupby("request_id").size() == NUM_CANDIDATES).all()
+    # Every shown candidate of the split is there, and unshown ones too.
+    assert table["shown"].sum() == len(logged["request_id"])
+    assert (~table["shown"]).sum() > 0
+    truth = sim.candidates.set_index(["request_id", "item_id"], drop=False)
+    truth = truth.loc[list(zip(table["request_id"], table["item_id"]))]
+    np.testing.assert_allclose(table["click_prob"], truth["click_prob"].to_numpy())
+    np.testing.assert_array_equal(table["relevance"], truth["relevance"].to_numpy())
+    for name, value in space.features.items():
+        assert len(value) == len(table), name
+
+
+def test_substitution_changes_item_fields_only(simulated):
+    sim, _, space = simulated
+    features, table = space.features, space.table
+    request_fields = [n for n in features if n not in ITEM_FIELDS + ("impression_id",)]
+    assert "user_history_item_id" in request_fields and "query_context_click" in request_fields
+    for _, rows in table.groupby("request_id").indices.items():
+        for name in request_fields:
+            value = features[name][rows]
+            assert (value == value[:1]).all(), name  # identical across the request
+        assert len(set(features["item_id"][rows])) == NUM_CANDIDATES  # items do differ
+    items = sim.items.set_index("item_id")
+    row = items.loc[table["item_id"]]
+    np.testing.assert_array_equal(features["item_id"], [i.encode() for i in table["item_id"]])
+    np.testing.assert_array_equal(features["item_title"], [t.encode() for t in row["item_title"]])
+    np.testing.assert_array_equal(features["item_category"],
+                                  [c.encode() for c in row["item_category"]])
+    np.testing.assert_allclose(features["item_features"], np.stack(row["item_features"]),
+                               rtol=1e-6)
+
+
+def test_shown_candidates_reproduce_their_logged_examples(simulated):
+    _, data_dir, space = simulated
+    logged = _eval_examples(data_dir)
+    index = {(r, i): n for n, (r, i) in
+             enumerate(zip(space.features["request_id"], space.features["item_id"]))}
+    rows = np.array([index[(r, i)] for r, i in zip(logged["request_id"], logged["item_id"])])
+    for name, value in logged.items():
+        if name in ("impression_id", "position"):
+            continue
+        np.testing.assert_array_equal(space.features[name][rows], value, err_msg=name)
+
+
+def test_scoring_a_model_matches_scoring_the_logged_examples(simulated):
+    import tensorflow as tf
+
+    from prectr_tf.models.config import preset
+    from prectr_tf.models.prectr_model import PRECTRModel
+
+    _, data_dir, space = simulated
+    model = PRECTRModel.from_dataset(data_dir, preset("dnn"))
+    model.build()
+    scores = score_candidates(model, space.features, batch_size=700)  # a ragged last batch
+    assert scores.shape == (len(space),) and np.all((scores > 0) & (scores < 1))
+    logged = _eval_examples(data_dir)
+    logged_scores = model({k: tf.constant(v) for k, v in logged.items()},
+                          training=False)["score"].numpy()
+    index = {(r, i): n for n, (r, i) in
+             enumerate(zip(space.features["request_id"], space.features["item_id"]))}
+    rows = [index[(r, i)] for r, i in zip(logged["request_id"], logged["item_id"])]
+    np.testing.assert_allclose(scores[rows], logged_scores, rtol=1e-5, atol=1e-6)
+
+
+# --- the metrics on the simulated space ---------------------------------------
+def test_oracle_is_best_reversed_oracle_worst_constant_half(simulated):
+    _, _, space = simulated
+    table = space.table
+    p = table["click_prob"].to_numpy()
+    oracle = full_space_metrics(table, p)
+    reversed_ = full_space_metrics(table, -p)
+    constant = full_space_metrics(table, np.full(len(p), 0.3))
+    assert oracle["ndcg_at_10"] == pytest.approx(1.0)
+    for bucket in ("cold", "low", "high"):
+        if oracle[f"count/{bucket}"]:
+            assert oracle[f"ndcg_at_10/{bucket}"] == pytest.approx(1.0)
+    for name in ("auc", "gauc_user", "gauc_query"):
+        assert constant[name] == pytest.approx(0.5)
+        assert oracle[name] > 0.5 > reversed_[name]
+        # No ties in p: reversing every pair gives exactly 1 - AUC per group.
+        assert reversed_[name] == pytest.approx(1.0 - oracle[name])
+    assert reversed_["ndcg_at_10"] < constant["ndcg_at_10"] < oracle["ndcg_at_10"]
+    # Nothing beats the oracle: noisy versions of it, the relevance level alone, random.
+    rng = np.random.default_rng(0)
+    others = [p + rng.normal(0, s, len(p)) for s in (0.01, 0.05, 0.2)]
+    others += [table["relevance"].to_numpy().astype(float), rng.random(len(p))]
+    for scores in others:
+        other = full_space_metrics(table, scores)
+        for name in ("auc", "gauc_user", "gauc_query", "ndcg_at_10"):
+            assert reversed_[name] <= other[name] <= oracle[name] + 1e-12, name
+    # Ranking by the true level is near-perfect on the level-gain NDCG.
+    by_level = full_space_metrics(table, table["relevance"].to_numpy() + 1e-3 * p)
+    assert by_level["ndcg_at_10_relevance"] == pytest.approx(1.0)
+
+
+# --- the metrics against references -------------------------------------------
+def _brute_force_auc(p, s, exclude_self_pairs=True):
+    num = den = 0.0
+    for i, j in itertools.product(range(len(p)), repeat=2):
+        if i == j and exclude_self_pairs:
+            continue
+        w = p[i] * (1 - p[j])
+        num += w * ((s[i] > s[j]) + 0.5 * (s[i] == s[j]))
+        den += w
+    return num / den
+
+
+def test_soft_auc_matches_brute_force_with_ties():
+    rng = np.random.default_rng(1)
+    p = rng.random(25)
+    s = rng.integers(0, 6, 25).astype(float)  # many ties
+    for exclude in (True, False):
+        assert soft_group_auc(p, s, exclude_self_pairs=exclude) == pytest.approx(
+            _brute_force_auc(p, s, exclude))
+
+
+def test_soft_gauc_matches_reference_on_duplicated_rows():
+    rng = np.random.default_rng(2)
+    n = 200
+    p, s = rng.random(n), rng.integers(0, 20, n).astype(float)
+    groups = rng.integers(0, 12, n)
+    expected = reference.group_auc(np.r_[np.ones(n), np.zeros(n)], np.r_[s, s],
+                                   np.r_[groups, groups], weights=np.r_[p, 1 - p])
+    assert soft_group_auc(p, s, groups, exclude_self_pairs=False) == pytest.approx(expected)
+    # With hard labels there are no self pairs: the plain (G)AUC of the reference.
+    clicks = (rng.random(n) < 0.3).astype(float)
+    assert soft_group_auc(clicks, s, groups) == pytest.approx(
+        reference.group_auc(clicks, s, groups))
+    assert soft_group_auc(clicks, s) == pytest.approx(reference.auc(clicks, s))
+
+
+def test_soft_gauc_weights_groups_by_rows_and_skips_undefined():
+    p = np.array([0.9, 0.1, 0.1, 0.8, 0.3, 0.5])
+    s = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    groups = np.array(["a", "a", "b", "b", "b", "c"])  # "c": one row, undefined
+    a, b = _brute_force_auc(p[:2], s[:2]), _brute_force_auc(p[2:5], s[2:5])
+    assert soft_group_auc(p, s, groups) == pytest.approx((2 * a + 3 * b) / 5)
+    assert np.isnan(soft_group_auc([1.0, 1.0], [0.0, 1.0]))
+
+
+def test_ndcg_per_list_matches_reference_with_exponential_gains():
+    rng = np.random.default_rng(3)
+    n = 300
+    lists = rng.integers(0, 15, n)
+    labels = rng.integers(0, 4, n).astype(float)
+    scores = rng.integers(0, 8, n).astype(float)  # ties: same seeded tie-break
+    for k in (3, 10):
+        _, values = ndcg_per_list(lists, 2.0 ** labels - 1, scores, k=k, seed=4)
+        assert np.nanmean(values) == pytest.approx(
+            reference.ndcg_at_k(lists, labels, scores, k=k, seed=4))
+
+
+def test_ndcg_linear_gain_by_hand():
+    # gains [0.5, 0.2, 0.1] ranked [0.1, 0.5, 0.2] at k=2.
+    _, values = ndcg_per_list([0, 0, 0], [0.5, 0.2, 0.1], [2.0, 1.0, 3.0], k=2)
+    ideal = 0.5 + 0.2 / np.log2(3)
+    assert values[0] == pytest.approx((0.1 + 0.5 / np.log2(3)) / ideal)
+    _, values = ndcg_per_list([0, 0], [0.0, 0.0], [1.0, 2.0])
+    assert np.isnan(values[0])
