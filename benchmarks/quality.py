@@ -99,7 +99,7 @@ def run_seed(seed, args, work_dir, log=print):
 
     from prectr_tf.data.build import BuildConfig, build_dataset
     from prectr_tf.data.schema import DataSchema
-    from prectr_tf.data.simulator import simulate
+    from prectr_tf.data.simulator import SimulatorConfig, simulate
     from prectr_tf.data.validation import validate_log
     from prectr_tf.evaluation.full_space import (full_space_examples, full_space_metrics,
                                                  score_candidates)
@@ -108,7 +108,6 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.models.training import wordpiece_vocabulary
 
     sim_fields, _ = _sizes(args)
-    from prectr_tf.data.simulator import SimulatorConfig  # noqa: PLC0415
     sim_config = SimulatorConfig(seed=seed, **sim_fields)
     train_config = _train_config(args, seed)
     seconds = {}
