@@ -25,12 +25,13 @@ For each seed s (the simulator seed and the training seed are both s):
    click probability and with gain = 2^level − 1, per activity bucket).
 
 Why 30,000 impressions: six presets — three fine-tune a 3-layer transformer,
-three run the debias twin pass — must train on 2 shared CPU cores in about ten
-minutes per seed (each text preset also pays ~30-60 s of graph tracing,
-saving and evaluation whatever the data size), so that a few seeds fit in half
-an hour. At this size the train split has ~24,000 impressions (~7,000
-relevance-labelled) and the eval split ~600 requests x 100 candidates; stage 0
-gets 3 epochs over the labelled rows (it is shared, so it is cheap per preset).
+three run the debias twin pass — must train on 2 shared CPU cores in about a
+quarter of an hour per seed (measured: 14–16 min; each text preset also pays
+~30–60 s of graph tracing, saving and evaluation whatever the data size), so
+that two seeds fit in half an hour and five in about 75 minutes. At this size
+the train split has ~24,000 impressions (~7,000 relevance-labelled) and the
+eval split ~600 requests x 100 candidates; stage 0 gets 3 epochs over the
+labelled rows (it is shared, so it is cheap per preset).
 
 Prints the machine, versions, sizes and seeds; a table of mean ± std (sample
 std over seeds, ddof = 1) per preset for (a) and (b); the full-space metrics
@@ -43,7 +44,7 @@ rewritten after each seed.
     python benchmarks/quality.py                     # 5 seeds, 30k impressions
     python benchmarks/quality.py --seeds 1 --out runs/quality.json      # time one seed,
     python benchmarks/quality.py --seeds 3 --out runs/quality.json --resume  # then add two
-    python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~6 min)
+    python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~8 min)
 """
 
 import os
@@ -124,6 +125,9 @@ def run_seed(seed, args, work_dir, log=print):
     seconds["simulate_build"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    # pretrain_encoder does not seed itself (train_staged does): seed it here,
+    # or the shared stage-0 encoder differs from run to run.
+    keras.utils.set_random_seed(seed)
     models_dir = os.path.join(work_dir, "models")
     os.makedirs(models_dir, exist_ok=True)
     vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
