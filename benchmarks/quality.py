@@ -125,9 +125,6 @@ def run_seed(seed, args, work_dir, log=print):
     seconds["simulate_build"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    # pretrain_encoder does not seed itself (train_staged does): seed it here,
-    # or the shared stage-0 encoder differs from run to run.
-    keras.utils.set_random_seed(seed)
     models_dir = os.path.join(work_dir, "models")
     os.makedirs(models_dir, exist_ok=True)
     vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)

@@ -25,7 +25,6 @@ import os
 
 import keras
 import keras_rs
-import tensorflow as tf
 from keras import ops
 
 from prectr_tf.data.build import read_dataset_info
@@ -213,7 +212,7 @@ class DCNv2Baseline(keras.Model):
     def build(self, input_shape=None):
         # A dict of strings and ints whose shapes cannot build the lookups:
         # build every sublayer by running a dummy batch.
-        batch = {k: tf.constant(v) for k, v in dummy_batch(self.schema).items()}
+        batch = dummy_batch(self.schema)
         self.call(batch, training=False)
         self.built = True
 

@@ -2,12 +2,13 @@
 building a model's weights without data (e.g. when loading a `.keras` file)."""
 
 import numpy as np
+import tensorflow as tf
 
 from prectr_tf.data.schema import STRING
 
 
 def dummy_batch(schema, batch_size=2):
-    """`{feature: array}` with every feature of `schema.example_features()`:
+    """`{feature: tensor}` with every feature of `schema.example_features()`:
     empty strings, zeros, and empty history lists."""
     batch = {}
     for name, dtype, shape in schema.example_features():
@@ -18,4 +19,4 @@ def dummy_batch(schema, batch_size=2):
             batch[name] = np.full(full, schema.padding_value(dtype), dtype=np.int64)
         else:
             batch[name] = np.zeros(full, dtype=np.float32 if name == "item_features" else np.int64)
-    return batch
+    return {name: tf.constant(value) for name, value in batch.items()}

@@ -277,7 +277,7 @@ class PRECTRModel(keras.Model):
     def build(self, input_shape=None):
         # Inputs are a dict of strings and ints whose shapes alone cannot
         # build the lookups: build every sublayer by running a dummy batch.
-        batch = {k: tf.constant(v) for k, v in dummy_batch(self.schema).items()}
+        batch = dummy_batch(self.schema)
         self.call(batch, training=False)
         if self.config.use_debias:
             self.hard_negative(self.encoder(self.tokenizer(batch["query"], batch["item_title"])),

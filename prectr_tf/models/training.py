@@ -98,6 +98,9 @@ def pretrain_encoder(data_dir, model_config, vocabulary, train_config, out_dir, 
     """Stage 0: SFT of the encoder on relevance labels; returns its weights
     (saved to `<out>/stage0_encoder_sft.weights.h5`)."""
     path = os.path.join(out_dir, f"{STAGES[0]}.weights.h5")
+    # Seeded here, not only in train_staged: the demo and the quality
+    # benchmark call this directly and share its encoder between presets.
+    keras.utils.set_random_seed(train_config.seed)
     e, k = model_config.encoder, model_config.num_relevance_levels
     tokenizer = PairTokenizer(vocabulary, max_length=e.max_length)
     encoder = RelevanceTextEncoder(
