@@ -45,6 +45,14 @@ rewritten after each seed.
     python benchmarks/quality.py --seeds 1 --out runs/quality.json      # time one seed,
     python benchmarks/quality.py --seeds 3 --out runs/quality.json --resume  # then add two
     python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~8 min)
+    python benchmarks/quality.py --first-seed 3 --seeds 2 --out runs/b.json  # split seeds
+    python benchmarks/quality.py --report runs/a.json runs/b.json --out runs/all.json  # join
+    python benchmarks/quality.py --seeds 1 --presets prectr_v1 prectr_v2 \
+        --variant v2_noise1.5=prectr_v2:debias_noise_scale=1.5    # a preset with fields changed
+
+A `--variant NAME=PRESET:field=value[,field=value]` is trained and reported like a preset
+(and compared with its PRESET per seed), sharing the seed's data and stage 0: a sweep of
+`PRECTRConfig` fields costs one preset's training per point.
 """
 
 import os
@@ -66,8 +74,16 @@ PRESETS = ("dnn", "prectr_v1", "prectr_v2", "v2_no_cross", "v2_no_debias", "v2_f
 LOGGED_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr", "gauc_user/cold",
                   "gauc_user/low", "gauc_user/high")
 FULL_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "ndcg_at_10_relevance",
-                "auc_unshown", "gauc_user/cold", "gauc_user/high", "ndcg_at_10/cold",
+                "auc_unshown", "auc/cold", "auc/high", "gauc_user/cold", "gauc_user/high",
+                "ndcg_at_10/cold",
                 "ndcg_at_10/high")
+DIAGNOSTIC_COLUMNS = ("relevance_accuracy", "level0_recall", "ndcg_at_10_expected_level",
+                      "gate_positive", "gate_negative", "gate_zero", "tau_std",
+                      "tau_std_within_request")
+DIAGNOSTIC_SHORT = {"relevance_accuracy": "rel acc", "level0_recall": "level0 recall",
+                    "ndcg_at_10_expected_level": "ndcg@10 E[level]", "gate_positive": "gate +",
+                    "gate_negative": "gate -", "gate_zero": "gate 0",
+                    "tau_std_within_request": "tau std/request"}
 # Reference scorers of the full space (no model): name -> table column.
 REFERENCES = {"oracle (true p)": "click_prob", "true level": "relevance"}
 
@@ -153,20 +169,25 @@ def run_seed(seed, args, work_dir, log=print):
                                       for b in ("cold", "low", "high")}},
               "references": {name: full_space_metrics(table, table[column].to_numpy(float))
                              for name, column in REFERENCES.items()},
+              "variants": {n: list(v) for n, v in args.variants.items()},
               "presets": {}}
     for name in args.presets:
         started = time.perf_counter()
-        model, history = train_staged(data_dir, preset(name), train_config,
+        model, history = train_staged(data_dir, _model_config(name, args), train_config,
                                       os.path.join(models_dir, name),
                                       encoder_weights=encoder_weights, vocabulary=vocabulary,
                                       verbose=0)
         train_seconds = time.perf_counter() - started
         started = time.perf_counter()
         logged = evaluate(model, data_dir, "eval")
-        full = full_space_metrics(table, score_candidates(model, space.features))
+        text = model.config.uses_text
+        outputs = score_candidates(model, space.features, outputs=(
+            ("score", "relevance_probs", "tau", "gate_probs") if text else ("score",)))
+        full = full_space_metrics(table, outputs["score"])
         eval_seconds = time.perf_counter() - started
         result["presets"][name] = {
             "logged": logged, "full_space": full,
+            "diagnostics": component_diagnostics(table, outputs) if text else {},
             "final_train_losses": {stage: {k: v[-1] for k, v in h.items()}
                                    for stage, h in history.items()},
             "seconds": {"train": train_seconds, "evaluate": eval_seconds}}
@@ -179,10 +200,84 @@ def run_seed(seed, args, work_dir, log=print):
     return result
 
 
+def component_diagnostics(table, outputs):
+    """Why a preset ranks as it does, on the full candidate space.
+
+    * `relevance_accuracy`, `level0_recall`: the relevance head's argmax
+      against the true level (every candidate, shown or not), and the share
+      of true level-0 candidates it calls level 0;
+    * `ndcg_at_10_expected_level`: NDCG@10 (gain = true p) ranking by the
+      head's expected level Σ_k k·p_k alone — the relevance head's share of
+      the ranking;
+    * `gate_positive/negative/zero`: mean incentive gate (softmax at
+      inference); `tau_std`, `tau_std_within_request`: how much τ moves
+      scores overall and between the candidates of one request.
+    """
+    from prectr_tf.evaluation.full_space import ndcg_per_list  # noqa: PLC0415
+
+    probs = outputs["relevance_probs"]
+    level = table["relevance"].to_numpy()
+    predicted = probs.argmax(axis=1)
+    expected = probs @ np.arange(probs.shape[1])
+    tau = outputs["tau"].reshape(-1)
+    tau_by_request = (table.assign(tau=tau).groupby("request_id")["tau"].std(ddof=0))
+    gate = outputs["gate_probs"].mean(axis=0)
+    lists = table["request_id"].to_numpy()
+    return {
+        "relevance_accuracy": float((predicted == level).mean()),
+        "level0_recall": float((predicted[level == 0] == 0).mean()),
+        "ndcg_at_10_expected_level": float(np.nanmean(ndcg_per_list(
+            lists, table["click_prob"].to_numpy(), expected)[1])),
+        "gate_positive": float(gate[0]), "gate_negative": float(gate[1]),
+        "gate_zero": float(gate[2]),
+        "tau_std": float(tau.std()), "tau_std_within_request": float(tau_by_request.mean()),
+    }
+
+
+def parse_variant(text):
+    """`NAME=PRESET:field=value[,field=value]` -> (name, preset, {field: value}).
+
+    Values are YAML scalars (`1.5`, `true`, `0`).
+
+    >>> parse_variant("v2_lb=prectr_v2:load_balance_weight=0.1,debias_weight=0")
+    ('v2_lb', 'prectr_v2', {'load_balance_weight': 0.1, 'debias_weight': 0})
+    """
+    import yaml  # noqa: PLC0415
+
+    from prectr_tf.models.config import PRESETS as MODEL_PRESETS, preset  # noqa: PLC0415
+
+    try:
+        name, rest = text.split("=", 1)
+        base, fields = rest.split(":", 1)
+        overrides = {k.strip(): yaml.safe_load(v) for k, v in
+                     (item.split("=", 1) for item in fields.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--variant {text!r}: expected NAME=PRESET:field=value[,field=value]") from None
+    if base not in MODEL_PRESETS or name in MODEL_PRESETS:
+        raise argparse.ArgumentTypeError(
+            f"--variant {text!r}: PRESET must be one of {', '.join(MODEL_PRESETS)} and NAME "
+            "a new name")
+    try:
+        preset(base, **overrides)
+    except (TypeError, ValueError) as err:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: {err}") from None
+    return name.strip(), base, overrides
+
+
+def _model_config(name, args):
+    from prectr_tf.models.config import preset  # noqa: PLC0415
+
+    if name in args.variants:
+        base, overrides = args.variants[name]
+        return preset(base, name=name, **overrides)
+    return preset(name)
+
+
 # --- summarising ----------------------------------------------------------------
 def _values(per_seed, preset_name, part, metric):
-    return np.array([s["presets"][preset_name][part].get(metric, np.nan) for s in per_seed
-                     if preset_name in s["presets"]], float)
+    return np.array([s["presets"][preset_name].get(part, {}).get(metric, np.nan)
+                     for s in per_seed if preset_name in s["presets"]], float)
 
 
 def _mean_std(values):
@@ -236,7 +331,8 @@ def derived(per_seed):
     def m(s, name, part, metric):
         return s["presets"][name][part][metric]
 
-    for name in PRESETS:
+    names = _names(per_seed)
+    for name in names:
         if name == "dnn":
             continue
         for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("full_space", "auc"),
@@ -244,18 +340,22 @@ def derived(per_seed):
             out[f"relaimpr_vs_dnn/{part}/{metric}/{name}"] = per(
                 lambda s, n=name, p=part, q=metric: rela_impr(m(s, n, p, q),
                                                               m(s, "dnn", p, q)))
-    for part in ("logged", "full_space"):
+    for part, metric in (("logged", "gauc_user"), ("full_space", "gauc_user"),
+                         ("full_space", "auc")):
         for bucket in ("cold", "low", "high"):
-            out[f"v2_minus_v1/{part}/gauc_user/{bucket}"] = per(
-                lambda s, p=part, b=bucket: m(s, "prectr_v2", p, f"gauc_user/{b}")
-                - m(s, "prectr_v1", p, f"gauc_user/{b}"))
-        out[f"v2_minus_v1/{part}/gauc_user/cold_gap_minus_high_gap"] = per(
-            lambda s, p=part: (m(s, "prectr_v2", p, "gauc_user/cold")
-                               - m(s, "prectr_v1", p, "gauc_user/cold"))
-            - (m(s, "prectr_v2", p, "gauc_user/high") - m(s, "prectr_v1", p, "gauc_user/high")))
+            out[f"v2_minus_v1/{part}/{metric}/{bucket}"] = per(
+                lambda s, p=part, q=metric, b=bucket: m(s, "prectr_v2", p, f"{q}/{b}")
+                - m(s, "prectr_v1", p, f"{q}/{b}"))
+        out[f"v2_minus_v1/{part}/{metric}/cold_gap_minus_high_gap"] = per(
+            lambda s, p=part, q=metric: (m(s, "prectr_v2", p, f"{q}/cold")
+                                         - m(s, "prectr_v1", p, f"{q}/cold"))
+            - (m(s, "prectr_v2", p, f"{q}/high") - m(s, "prectr_v1", p, f"{q}/high")))
     pairs = (("prectr_v2", "prectr_v1"), ("prectr_v1", "dnn"), ("prectr_v2", "dnn"),
              ("prectr_v2", "v2_no_debias"), ("prectr_v2", "v2_no_cross"),
              ("prectr_v2", "v2_frozen_encoder"))
+    # A variant is compared with the preset it changes (recorded per seed).
+    pairs += tuple((name, s["variants"][name][0]) for s in per_seed[:1]
+                   for name in s.get("variants", {}))
     for a, b in pairs:
         for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("logged", "ndcg_at_10"),
                              ("full_space", "auc"), ("full_space", "gauc_user"),
@@ -265,8 +365,15 @@ def derived(per_seed):
     return out
 
 
+def _names(per_seed):
+    """Presets in table order, then variants in the order they were given."""
+    seen = [n for s in per_seed for n in s["presets"]]
+    return ([p for p in PRESETS if p in seen]
+            + [n for n in dict.fromkeys(seen) if n not in PRESETS])
+
+
 def report(meta, per_seed):
-    presets = [p for p in PRESETS if any(p in s["presets"] for s in per_seed)]
+    presets = _names(per_seed)
     lines = []
     short = {"gauc_user/cold": "gauc_u/cold", "gauc_user/low": "gauc_u/low",
              "gauc_user/high": "gauc_u/high", "ndcg_at_10_relevance": "ndcg@10 (level)",
@@ -287,6 +394,13 @@ def report(meta, per_seed):
     lines.append(_table("(b) full candidate space of the eval requests (true click "
                         "probabilities; ndcg@10 gain = p, ndcg@10 (level) gain = 2^level-1)",
                         rows, cols))
+    cols = list(DIAGNOSTIC_COLUMNS)
+    rows = [(p, [_cell(_values(per_seed, p, "diagnostics", c), digits=3) for c in cols])
+            for p in presets if p != "dnn"]
+    lines.append("")
+    lines.append(_table("(c) components on the full space: relevance head (accuracy, level-0 "
+                        "recall, ndcg@10 by expected level) and incentive (mean gate, tau std)",
+                        rows, [DIAGNOSTIC_SHORT.get(c, c) for c in cols]))
     d = derived(per_seed)
     lines.append("")
     rows = []
@@ -300,10 +414,12 @@ def report(meta, per_seed):
     lines.append(_table("RelaImpr vs dnn, % (per seed, then mean ± std)", rows,
                         ["logged auc", "logged gauc_u", "full auc", "full gauc_u"]))
     lines.append("")
-    rows = [(part, [_cell(d[f"v2_minus_v1/{part}/gauc_user/{b}"]) for b in
-                    ("cold", "low", "high", "cold_gap_minus_high_gap")])
-            for part in ("logged", "full_space")]
-    lines.append(_table("PRECTR-V2 − v1, GAUC by user per activity slice", rows,
+    rows = [(f"{part} {metric}", [_cell(d[f"v2_minus_v1/{part}/{metric}/{b}"]) for b in
+                                  ("cold", "low", "high", "cold_gap_minus_high_gap")])
+            for part, metric in (("logged", "gauc_user"), ("full_space", "gauc_user"),
+                                 ("full_space", "auc"))]
+    lines.append(_table("PRECTR-V2 − v1 per activity slice (GAUC by user; AUC across requests)",
+                        rows,
                         ["cold", "low", "high", "cold gap − high gap"]))
     lines.append("")
     rows = []
@@ -329,6 +445,7 @@ def _meta(args, sim_config, train_config, seeds):
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "numpy": np.__version__, "pandas": pd.__version__},
         "seeds": list(seeds), "quick": bool(args.quick), "presets": list(args.presets),
+        "variants": {n: list(v) for n, v in args.variants.items()},
         "simulator": {k: v for k, v in sim_config.to_dict().items() if k != "seed"},
         "eval_fraction": args.eval_fraction,
         "train": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "seed"},
@@ -344,7 +461,7 @@ def _load_average():
 
 
 # Settings a resumed run must share with the seeds it reuses.
-_SAME_RUN = ("quick", "presets", "simulator", "eval_fraction", "train", "versions")
+_SAME_RUN = ("quick", "presets", "variants", "simulator", "eval_fraction", "train", "versions")
 
 
 def _resumed(args, meta, seeds):
@@ -363,6 +480,27 @@ def _resumed(args, meta, seeds):
     return kept, float(sum(s["seconds"]["total"] for s in kept))
 
 
+def merged(paths):
+    """The runs in `paths` (same settings, `_SAME_RUN`) as one: (meta, per_seed)."""
+    runs = []
+    for path in paths:
+        with open(path) as fh:
+            runs.append(json.load(fh))
+    meta = runs[0]["meta"]
+    for path, run in zip(paths[1:], runs[1:]):
+        for key in _SAME_RUN:
+            if run["meta"].get(key) != meta.get(key):
+                raise SystemExit(f"--report: {path} was made with another {key!r} than "
+                                 f"{paths[0]}")
+    per_seed = {}
+    for run in runs:
+        per_seed.update({s["seed"]: s for s in run["per_seed"]})
+    per_seed = [per_seed[k] for k in sorted(per_seed)]
+    meta = dict(meta, seeds=[s["seed"] for s in per_seed], joined_from=list(paths),
+                seconds_total=float(sum(s["seconds"]["total"] for s in per_seed)))
+    return meta, per_seed
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -372,6 +510,9 @@ def main(argv=None):
                         help="simulated requests (x10 impressions); users = requests / 5")
     parser.add_argument("--eval-fraction", type=float, default=0.2)
     parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    parser.add_argument("--variant", action="append", type=parse_variant, default=[],
+                        metavar="NAME=PRESET:field=value[,...]",
+                        help="also train PRESET with PRECTRConfig fields changed (repeatable)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--sft-epochs", type=int, default=3,
                         help="stage-0 epochs over the relevance-labelled train rows")
@@ -385,12 +526,25 @@ def main(argv=None):
                         help="reuse the seeds already in --out (same settings) and run the rest")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, a tiny simulator and 5 steps per epoch: a smoke run")
+    parser.add_argument("--report", nargs="+", metavar="JSON",
+                        help="train nothing: join these runs' seeds (same settings), write "
+                             "them to --out and print the report")
     args = parser.parse_args(argv)
+    if args.report:
+        meta, per_seed = merged(args.report)
+        with open(args.out, "w") as fh:
+            json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
+                      indent=1, default=float)
+        print(f"seeds {meta['seeds']} from {', '.join(args.report)}; machine: {meta['machine']}")
+        print(report(meta, per_seed))
+        return 0
     if args.quick:
         args.seeds = 1
     if "dnn" not in args.presets:
         args.presets = ["dnn", *args.presets]
     args.presets = [p for p in PRESETS if p in args.presets]
+    args.variants = {name: (base, overrides) for name, base, overrides in args.variant}
+    args.presets += list(args.variants)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     _, sim_config = _sizes(args)
     meta = _meta(args, sim_config, _train_config(args, 0), seeds)

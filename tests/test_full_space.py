@@ -113,6 +113,10 @@ def test_scoring_a_model_matches_scoring_the_logged_examples(simulated):
              enumerate(zip(space.features["request_id"], space.features["item_id"]))}
     rows = [index[(r, i)] for r, i in zip(logged["request_id"], logged["item_id"])]
     np.testing.assert_allclose(scores[rows], logged_scores, rtol=1e-5, atol=1e-6)
+    several = score_candidates(model, space.features, batch_size=700,
+                               outputs=("score", "click_logits"))
+    np.testing.assert_array_equal(several["score"], scores)
+    assert several["click_logits"].shape == (len(space), 1)
 
 
 # --- the metrics on the simulated space ---------------------------------------

@@ -201,25 +201,36 @@ def full_space_examples(sim, data_dir, split="eval", low_max=DEFAULT_LOW_MAX):
     return FullSpace(features=features, table=table)
 
 
-def score_candidates(model, features, batch_size=4096):
-    """`model(batch, training=False)["score"]` over every row, in batches.
+def score_candidates(model, features, batch_size=4096, outputs=None):
+    """`model(batch, training=False)` over every row, in batches.
+
+    Args:
+        model: a `PRECTRModel` (or any model returning a dict of `[N, ...]`).
+        features: dict of `[N, ...]` arrays (`FullSpace.features`).
+        batch_size: rows per call.
+        outputs: `None` for the `"score"` alone, or a tuple of output names.
 
     Returns:
-        float64 np.ndarray [N].
+        float64 np.ndarray [N] of scores; with `outputs`, a dict of arrays.
     """
     import tensorflow as tf  # noqa: PLC0415
 
+    names = ("score",) if outputs is None else tuple(outputs)
+
     @tf.function(reduce_retracing=True)
-    def score(batch):
-        return model(batch, training=False)["score"]
+    def predict(batch):
+        out = model(batch, training=False)
+        return {name: out[name] for name in names}
 
     n = len(next(iter(features.values())))
-    out = []
+    parts = {name: [] for name in names}
     for start in range(0, n, batch_size):
         batch = {name: tf.constant(value[start:start + batch_size])
                  for name, value in features.items()}
-        out.append(np.asarray(score(batch), np.float64).reshape(-1))
-    return np.concatenate(out) if out else np.zeros(0)
+        for name, value in predict(batch).items():
+            parts[name].append(np.asarray(value, np.float64))
+    result = {name: np.concatenate(v) if v else np.zeros(0) for name, v in parts.items()}
+    return result["score"].reshape(-1) if outputs is None else result
 
 
 # --- metrics -----------------------------------------------------------------
