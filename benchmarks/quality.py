@@ -173,7 +173,7 @@ def run_seed(seed, args, work_dir, log=print):
               "presets": {}}
     for name in args.presets:
         started = time.perf_counter()
-        model, history = train_staged(data_dir, _model_config(name, args), train_config,
+        model, history = train_staged(data_dir, model_config(name, args.variants), train_config,
                                       os.path.join(models_dir, name),
                                       encoder_weights=encoder_weights, vocabulary=vocabulary,
                                       verbose=0)
@@ -265,12 +265,13 @@ def parse_variant(text):
     return name.strip(), base, overrides
 
 
-def _model_config(name, args):
+def model_config(name, variants):
+    """The `PRECTRConfig` of a preset or of a variant (named `name`)."""
     from prectr_tf.models.config import preset  # noqa: PLC0415
 
-    if name in args.variants:
-        base, overrides = args.variants[name]
-        return preset(base, name=name, **overrides)
+    if name in variants:
+        base, overrides = variants[name]
+        return dataclasses.replace(preset(base, **overrides), name=name)
     return preset(name)
 
 

@@ -22,6 +22,16 @@ def test_parse_variant_reads_yaml_scalars_and_rejects_bad_fields():
             quality.parse_variant(bad)
 
 
+def test_a_variant_is_its_preset_with_fields_changed_and_its_own_name():
+    from prectr_tf.models.config import preset
+
+    name, base, overrides = quality.parse_variant("v2_x=prectr_v2:debias_weight=0.1")
+    config = quality.model_config(name, {name: (base, overrides)})
+    assert config.name == "v2_x" and config.debias_weight == 0.1
+    assert config.use_cross_user == preset("prectr_v2").use_cross_user
+    assert quality.model_config("prectr_v1", {name: (base, overrides)}) == preset("prectr_v1")
+
+
 def _seed(seed, auc):
     """A per-seed record: every preset's AUC is `auc[name]`, GAUC 0.6."""
     def metrics(a):
