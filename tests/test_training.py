@@ -9,7 +9,8 @@ import pytest
 
 from prectr_tf.cli import main
 from prectr_tf.models.config import EncoderConfig, preset
-from prectr_tf.models.training import STAGES, TrainConfig, pretrain_encoder, train_staged
+from prectr_tf.models.training import (STAGES, TrainConfig, evaluate, pretrain_encoder,
+                                       train_staged)
 
 SMALL_ENCODER = dict(max_length=16, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32)
 
@@ -38,13 +39,15 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
                      callbacks=[StopAfter(1)])
     assert (tmp_path / "backup" / STAGES[2]).exists()
     assert not (tmp_path / f"{STAGES[2]}.weights.h5").exists()
-    _, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
+    model, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
     # epochs 0 and 1 were done before the kill: only epoch 2 runs now
     assert len(history[STAGES[2]]["loss"]) == 1
     assert (tmp_path / "model.keras").exists()
-    # a finished stage is skipped on a rerun
-    _, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
+    # a finished stage is skipped on a rerun, and the model it returns is the
+    # same, ready to evaluate
+    rerun, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
     assert history == {}
+    assert evaluate(rerun, data_dir) == pytest.approx(evaluate(model, data_dir))
 
 
 def test_stage1_trains_only_the_relevance_head_and_presets_share_stage0(tiny_dataset, tmp_path):

@@ -184,6 +184,10 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
                         callbacks=_callbacks(out_dir, stage, callbacks))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         model.save_weights(path)
+    if not model.compiled:  # every stage was done before: ready to evaluate and predict
+        if model_config.uses_text:
+            _set_stage(model, stages[-1])
+        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
     model.save(os.path.join(out_dir, "model.keras"))
     with open(os.path.join(out_dir, "history.json"), "w") as fh:
         json.dump(history, fh, indent=2)
