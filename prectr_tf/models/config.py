@@ -77,7 +77,7 @@ class PRECTRConfig:
             λ of each term of the objective. λ_bal = 0.1 and λ_debias = 0.1
             come from a one-seed sweep (seed 0, held out of the published
             5-seed table; BENCHMARKS.md): at λ_bal = 0.01 the incentive gate
-            collapsed onto one expert, and λ_debias = 0.5 cost V2 0.08
+            can collapse onto one expert, and λ_debias = 0.5 cost V2 0.08
             full-space NDCG@10 against 0.1.
         debias_margin: m of the pairwise hinge.
         debias_noise_scale: σ of the noise, relative to r's RMS.
