@@ -118,8 +118,8 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.data.schema import DataSchema
     from prectr_tf.data.simulator import SimulatorConfig, simulate
     from prectr_tf.data.validation import validate_log
-    from prectr_tf.evaluation.full_space import (full_space_examples, full_space_metrics,
-                                                 score_candidates)
+    from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
+    from prectr_tf.evaluation.soft_metrics import full_space_metrics
     from prectr_tf.models.config import preset
     from prectr_tf.models.training import evaluate, pretrain_encoder, train_staged
     from prectr_tf.models.training import wordpiece_vocabulary
@@ -213,7 +213,7 @@ def component_diagnostics(table, outputs):
       inference); `tau_std`, `tau_std_within_request`: how much τ moves
       scores overall and between the candidates of one request.
     """
-    from prectr_tf.evaluation.full_space import ndcg_per_list  # noqa: PLC0415
+    from prectr_tf.evaluation.soft_metrics import ndcg_per_list  # noqa: PLC0415
 
     probs = outputs["relevance_probs"]
     level = table["relevance"].to_numpy()
