@@ -25,18 +25,21 @@ For each seed s (the simulator seed and the training seed are both s):
    click probability and with gain = 2^level − 1, per activity bucket).
 
 Why 30,000 impressions: six presets — three fine-tune a 3-layer transformer,
-three run the debias twin pass — must train on 2 shared CPU cores in about a
-quarter of an hour per seed (measured: 14–16 min; each text preset also pays
-~30–60 s of graph tracing, saving and evaluation whatever the data size), so
-that two seeds fit in half an hour and five in about 75 minutes. At this size
-the train split has ~24,000 impressions (~7,000 relevance-labelled) and the
-eval split ~600 requests x 100 candidates; stage 0 gets 3 epochs over the
-labelled rows (it is shared, so it is cheap per preset).
+three run the debias twin pass — train on 2 CPU cores in about 22 minutes per
+seed alone (stage 0 ~70 s, `dnn` ~20 s, v1 ~2.5 min, each fine-tuned or
+debiased preset ~4.5 min with its evaluation), so five seeds take close to two
+hours; split them over processes or machines with `--first-seed`/`--seeds`
+and join the files with `--report`. At this size the train split has ~24,000
+impressions (~7,000 relevance-labelled) and the eval split ~600 requests x 100
+candidates; stage 0 gets 3 epochs over the labelled rows (it is shared, so it
+is cheap per preset).
 
 Prints the machine, versions, sizes and seeds; a table of mean ± std (sample
 std over seeds, ddof = 1) per preset for (a) and (b); the full-space metrics
 of two reference scorers (the true click probability — the ceiling — and the
-true relevance level); RelaImpr vs `dnn`; the PRECTR-V2 − v1 GAUC gap on the
+true relevance level); (c) component diagnostics (`component_diagnostics`:
+the relevance head's full-space accuracy and level-0 recall, the incentive's
+gate and τ spread); RelaImpr vs `dnn`; the PRECTR-V2 − v1 GAUC gap on the
 cold-start slice vs the active (high) slice; and per-seed paired differences
 for the issue's expected shape. Every per-seed number goes to `--out` (JSON),
 rewritten after each seed.
