@@ -64,6 +64,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
@@ -302,8 +303,12 @@ def _cell(values, scale=1.0, digits=4):
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _table(title, rows, columns):
-    """rows: [(name, [cell, ...])]."""
+def _table(title, rows, columns, markdown=False):
+    """rows: [(name, [cell, ...])]; aligned text, or a Markdown table."""
+    if markdown:
+        return "\n".join([f"**{title}**", "", "| preset | " + " | ".join(columns) + " |",
+                          "|---" * (len(columns) + 1) + "|"]
+                         + [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows])
     widths = [max(len(c), *(len(r[1][i]) for r in rows)) for i, c in enumerate(columns)]
     name_width = max(len("preset"), *(len(r[0]) for r in rows))
     lines = [title, f"{'preset':<{name_width}}  " + "  ".join(
@@ -376,8 +381,9 @@ def _names(per_seed):
             + [n for n in dict.fromkeys(seen) if n not in PRESETS])
 
 
-def report(meta, per_seed):
+def report(meta, per_seed, markdown=False):
     presets = _names(per_seed)
+    table = functools.partial(_table, markdown=markdown)
     lines = []
     short = {"gauc_user/cold": "gauc_u/cold", "gauc_user/low": "gauc_u/low",
              "gauc_user/high": "gauc_u/high", "ndcg_at_10_relevance": "ndcg@10 (level)",
@@ -386,7 +392,7 @@ def report(meta, per_seed):
     cols = [short.get(c, c) for c in LOGGED_COLUMNS]
     rows = [(p, [_cell(_values(per_seed, p, "logged", c)) for c in LOGGED_COLUMNS])
             for p in presets]
-    lines.append(_table("(a) logged eval split (clicks as labels; NDCG@10/MRR per request "
+    lines.append(table("(a) logged eval split (clicks as labels; NDCG@10/MRR per request "
                         "over the shown page)", rows, cols))
     cols = [short.get(c, c) for c in FULL_COLUMNS]
     rows = [(p, [_cell(_values(per_seed, p, "full_space", c)) for c in FULL_COLUMNS])
@@ -395,14 +401,14 @@ def report(meta, per_seed):
         rows.append((f"[{ref}]", [_cell([s["references"][ref].get(c, np.nan) for s in per_seed])
                                    for c in FULL_COLUMNS]))
     lines.append("")
-    lines.append(_table("(b) full candidate space of the eval requests (true click "
+    lines.append(table("(b) full candidate space of the eval requests (true click "
                         "probabilities; ndcg@10 gain = p, ndcg@10 (level) gain = 2^level-1)",
                         rows, cols))
     cols = list(DIAGNOSTIC_COLUMNS)
     rows = [(p, [_cell(_values(per_seed, p, "diagnostics", c), digits=3) for c in cols])
             for p in presets if p != "dnn"]
     lines.append("")
-    lines.append(_table("(c) components on the full space: relevance head (accuracy, level-0 "
+    lines.append(table("(c) components on the full space: relevance head (accuracy, level-0 "
                         "recall, ndcg@10 by expected level) and incentive (mean gate, tau std)",
                         rows, [DIAGNOSTIC_SHORT.get(c, c) for c in cols]))
     d = derived(per_seed)
@@ -415,14 +421,14 @@ def report(meta, per_seed):
                          for part, metric in (("logged", "auc"), ("logged", "gauc_user"),
                                               ("full_space", "auc"),
                                               ("full_space", "gauc_user"))]))
-    lines.append(_table("RelaImpr vs dnn, % (per seed, then mean ± std)", rows,
+    lines.append(table("RelaImpr vs dnn, % (per seed, then mean ± std)", rows,
                         ["logged auc", "logged gauc_u", "full auc", "full gauc_u"]))
     lines.append("")
     rows = [(f"{part} {metric}", [_cell(d[f"v2_minus_v1/{part}/{metric}/{b}"]) for b in
                                   ("cold", "low", "high", "cold_gap_minus_high_gap")])
             for part, metric in (("logged", "gauc_user"), ("full_space", "gauc_user"),
                                  ("full_space", "auc"))]
-    lines.append(_table("PRECTR-V2 − v1 per activity slice (GAUC by user; AUC across requests)",
+    lines.append(table("PRECTR-V2 − v1 per activity slice (GAUC by user; AUC across requests)",
                         rows,
                         ["cold", "low", "high", "cold gap − high gap"]))
     lines.append("")
@@ -433,7 +439,7 @@ def report(meta, per_seed):
         _, pair, part, metric = key.split("/")
         wins = sum(v > 0 for v in values)
         rows.append((f"{pair} {part} {metric}", [_cell(values), f"{wins}/{len(values)}"]))
-    lines.append(_table("Paired differences per seed (mean ± std; seeds where > 0)", rows,
+    lines.append(table("Paired differences per seed (mean ± std; seeds where > 0)", rows,
                         ["difference", "> 0"]))
     return "\n".join(lines)
 
@@ -533,6 +539,8 @@ def main(argv=None):
     parser.add_argument("--report", nargs="+", metavar="JSON",
                         help="train nothing: join these runs' seeds (same settings), write "
                              "them to --out and print the report")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --report: print the tables as Markdown (BENCHMARKS.md)")
     args = parser.parse_args(argv)
     if args.report:
         meta, per_seed = merged(args.report)
@@ -540,7 +548,7 @@ def main(argv=None):
             json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
                       indent=1, default=float)
         print(f"seeds {meta['seeds']} from {', '.join(args.report)}; machine: {meta['machine']}")
-        print(report(meta, per_seed))
+        print(report(meta, per_seed, markdown=args.markdown))
         return 0
     if args.quick:
         args.seeds = 1

@@ -64,6 +64,8 @@ def test_derived_differences_are_per_seed_and_include_variants():
     np.testing.assert_allclose(d["v2_minus_v1/full_space/auc/cold_gap_minus_high_gap"][0], 0.05)
     text = quality.report({}, runs)
     assert "v2_x" in text and "0.6600 ± 0.0849" in text  # the variant's mean ± sample std
+    markdown = quality.report({}, runs, markdown=True)
+    assert "| v2_x | 0.6600 ± 0.0849 |" in markdown and "|---|" in markdown
 
 
 def test_report_joins_seeds_of_runs_with_the_same_settings(tmp_path):
