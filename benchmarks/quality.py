@@ -79,8 +79,7 @@ LOGGED_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr", "gauc_u
                   "gauc_user/low", "gauc_user/high")
 FULL_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "ndcg_at_10_relevance",
                 "auc_unshown", "auc/cold", "auc/high", "gauc_user/cold", "gauc_user/high",
-                "ndcg_at_10/cold",
-                "ndcg_at_10/high")
+                "ndcg_at_10/cold", "ndcg_at_10/high")
 DIAGNOSTIC_COLUMNS = ("relevance_accuracy", "level0_recall", "ndcg_at_10_expected_level",
                       "gate_positive", "gate_negative", "gate_zero", "tau_std",
                       "tau_std_within_request")
@@ -363,8 +362,8 @@ def derived(per_seed):
              ("prectr_v2", "v2_no_debias"), ("prectr_v2", "v2_no_cross"),
              ("prectr_v2", "v2_frozen_encoder"))
     # A variant is compared with the preset it changes (recorded per seed).
-    pairs += tuple((name, s["variants"][name][0]) for s in per_seed[:1]
-                   for name in s.get("variants", {}))
+    variants = per_seed[0].get("variants", {}) if per_seed else {}
+    pairs += tuple((name, base) for name, (base, _) in variants.items())
     for a, b in pairs:
         for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("logged", "ndcg_at_10"),
                              ("full_space", "auc"), ("full_space", "gauc_user"),
@@ -490,6 +489,13 @@ def _resumed(args, meta, seeds):
     return kept, float(sum(s["seconds"]["total"] for s in kept))
 
 
+def write_results(path, meta, per_seed):
+    """Every per-seed number, and the derived ones, as JSON (rewritten whole)."""
+    with open(path, "w") as fh:
+        json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
+                  indent=1, default=float)
+
+
 def merged(paths):
     """The runs in `paths` (same settings, `_SAME_RUN`) as one: (meta, per_seed)."""
     runs = []
@@ -544,9 +550,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.report:
         meta, per_seed = merged(args.report)
-        with open(args.out, "w") as fh:
-            json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
-                      indent=1, default=float)
+        write_results(args.out, meta, per_seed)
         print(f"seeds {meta['seeds']} from {', '.join(args.report)}; machine: {meta['machine']}")
         print(report(meta, per_seed, markdown=args.markdown))
         return 0
@@ -591,16 +595,12 @@ def main(argv=None):
         result["load_average_at_end"] = _load_average()
         per_seed.append(result)
         print(f"  seed {seed} done in {result['seconds']['total']:.0f}s", flush=True)
-        with open(args.out, "w") as fh:
-            json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
-                      indent=1, default=float)
+        write_results(args.out, meta, per_seed)
     per_seed.sort(key=lambda s: s["seed"])
     total = time.perf_counter() - started
     meta["seconds_total"] = total
     meta["load_average_at_end"] = _load_average()
-    with open(args.out, "w") as fh:
-        json.dump({"meta": meta, "per_seed": per_seed, "derived": derived(per_seed)}, fh,
-                  indent=1, default=float)
+    write_results(args.out, meta, per_seed)
     print()
     print(report(meta, per_seed))
     print(f"\n{len(per_seed)} seed(s) in {total / 60:.1f} min (training and evaluation, summed "

@@ -170,13 +170,15 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
     if model_config.uses_text:
         model.encoder.set_weights(encoder_weights)
     for stage in stages:
+        # Set up and compile even a stage that is already done, so that a
+        # rerun of a finished run returns a model ready to evaluate.
+        if model_config.uses_text:
+            _set_stage(model, stage)
+        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
         path = os.path.join(out_dir, f"{stage}.weights.h5")
         if os.path.exists(path):
             model.load_weights(path)
             continue
-        if model_config.uses_text:
-            _set_stage(model, stage)
-        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
         # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
         fit = model.fit(_dataset(data_dir, "train", train_config), epochs=epochs, shuffle=False,
@@ -184,10 +186,6 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
                         callbacks=_callbacks(out_dir, stage, callbacks))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         model.save_weights(path)
-    if not model.compiled:  # every stage was done before: ready to evaluate and predict
-        if model_config.uses_text:
-            _set_stage(model, stages[-1])
-        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
     model.save(os.path.join(out_dir, "model.keras"))
     with open(os.path.join(out_dir, "history.json"), "w") as fh:
         json.dump(history, fh, indent=2)
