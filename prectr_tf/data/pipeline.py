@@ -62,3 +62,31 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     ds = ds.map(lambda records: parse_batch(records, schema),
                 num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_split_columns(data_dir, split, names, batch_size=4096):
+    """Whole columns of a split as numpy, in file order (strings decoded).
+
+    Args:
+        data_dir: the dataset directory.
+        split: `"train"` or `"eval"`.
+        names: feature names (`query`, `item_title`, ...) and/or the labels
+            `click`, `relevance` (-1 where missing).
+        batch_size: examples per read.
+
+    Returns:
+        `{name: np.ndarray [N, ...]}`; string features as `str` objects.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    parts = {name: [] for name in names}
+    for features, labels in make_dataset(data_dir, split, batch_size=batch_size, shuffle=False):
+        for name in names:
+            parts[name].append((labels if name in labels else features)[name].numpy())
+    out = {}
+    for name, values in parts.items():
+        column = np.concatenate(values) if values else np.zeros(0)
+        if column.dtype == object:
+            column = np.array([v.decode("utf-8") for v in column], dtype=object)
+        out[name] = column
+    return out
