@@ -1,13 +1,18 @@
 """Staged training: stage 1 trains only the relevance head, a killed run
 resumes from its backup, and `prectr train` / `prectr evaluate` agree."""
 
+import dataclasses
 import json
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from prectr_tf.cli import main
+from prectr_tf.data.pipeline import make_dataset
+from prectr_tf.distill.student import load_student
+from prectr_tf.models.relevance_cache import RelevanceCache
 from prectr_tf.models.config import EncoderConfig, preset
 from prectr_tf.models.training import (STAGES, TrainConfig, evaluate, pretrain_encoder,
                                        train_staged)
@@ -51,30 +56,55 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
 
 
 def test_stage1_trains_only_the_relevance_head_and_presets_share_stage0(tiny_dataset, tmp_path):
-    data_dir, vocab = tiny_dataset
-    train = TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=0)
-    encoder = pretrain_encoder(data_dir, _config("prectr_v1"), vocab, train, tmp_path, verbose=0)
+    data_dir, _ = tiny_dataset
+    train = TrainConfig(batch_size=128, encoder_sft_epochs=2, encoder_patience=1, rsl_epochs=1,
+                        joint_epochs=0, wordpiece_vocabulary_size=300)
+    student_dir = pretrain_encoder(data_dir, _config("prectr_v1"), train, tmp_path, verbose=0)
+    student, vocab, meta = load_student(student_dir)
+    assert meta["method"] == "sft" and meta["best_epoch"] in (0, 1)
     model, _ = train_staged(data_dir, _config("prectr_v1"), train, tmp_path / "v1",
-                            encoder_weights=encoder, vocabulary=vocab, verbose=0)
+                            student_dir=student_dir, verbose=0)
     # the frozen encoder is exactly the stage-0 one, not a random one
-    for got, want in zip(model.encoder.get_weights(), encoder):
+    for got, want in zip(model.encoder.get_weights(), student.encoder.get_weights()):
         np.testing.assert_array_equal(got, want)
     fresh = model.__class__.from_dataset(data_dir, _config("prectr_v1"), wordpiece_vocabulary=vocab)
     fresh.build()
-    fresh.encoder.set_weights(encoder)
     fresh.load_weights(tmp_path / "v1" / f"{STAGES[1]}.weights.h5")
-    assert fresh.relevance_head.get_weights()[0].shape == model.relevance_head.get_weights()[0].shape
-    # stage 1 moved the relevance head and nothing else: compare with the
-    # initial weights a same-seed model starts from
+    # stage 1 moved the relevance head (which started as the student's) and
+    # nothing else: compare with the initial weights a same-seed model starts from
     keras.utils.set_random_seed(train.seed)
     start = model.__class__.from_dataset(data_dir, _config("prectr_v1"), wordpiece_vocabulary=vocab)
     start.build()
     for layer in ("ctr_tower", "incentive", "personal_preference"):
         for a, b in zip(getattr(start, layer).get_weights(), getattr(fresh, layer).get_weights()):
             np.testing.assert_array_equal(a, b)
-    moved = [not np.array_equal(a, b) for a, b in zip(start.relevance_head.get_weights(),
+    moved = [not np.array_equal(a, b) for a, b in zip(student.head.get_weights(),
                                                         fresh.relevance_head.get_weights())]
     assert any(moved)
+
+
+def test_cached_and_uncached_frozen_encoder_agree(tiny_dataset, tmp_path):
+    """v1 trained on the RelevanceCache predicts what the same model predicts
+    from text (1e-5), and training on the cache follows the uncached run."""
+    data_dir, _ = tiny_dataset
+    train = TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=1,
+                        steps_per_epoch=3, wordpiece_vocabulary_size=300)
+    student_dir = pretrain_encoder(data_dir, _config("prectr_v1"), train, tmp_path, verbose=0)
+    cached, _ = train_staged(data_dir, _config("prectr_v1"), train, tmp_path / "cached",
+                             student_dir=student_dir, verbose=0)
+    uncached, _ = train_staged(data_dir, _config("prectr_v1"),
+                               dataclasses.replace(train, cache_frozen_encoder=False),
+                               tmp_path / "uncached", student_dir=student_dir, verbose=0)
+    cache = RelevanceCache.from_dataset(cached, data_dir, splits=("eval",))
+    features, _ = next(iter(make_dataset(data_dir, "eval", batch_size=64, shuffle=False)))
+    with_cache = cached(cache.attach(tf.data.Dataset.from_tensors((features, {})))
+                        .get_single_element()[0], training=False)
+    from_text = cached(features, training=False)
+    np.testing.assert_allclose(with_cache["score"], from_text["score"], atol=1e-5)
+    np.testing.assert_allclose(from_text["score"], uncached(features, training=False)["score"],
+                               atol=1e-5)
+    for a, b in zip(cached.get_weights(), uncached.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
 
 
 def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):

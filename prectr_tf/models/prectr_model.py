@@ -44,6 +44,7 @@ from prectr_tf.layers.text_encoder import RelevanceTextEncoder
 from prectr_tf.layers.text_preprocessing import PairTokenizer
 from prectr_tf.models.config import EncoderConfig, PRECTRConfig
 from prectr_tf.models.dummy import dummy_batch
+from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
 from prectr_tf.models.tasks import make_tasks
 
 QUERY_ID_BUCKETS = 100_003
@@ -68,7 +69,9 @@ class PRECTRModel(keras.Model):
         wordpiece_vocabulary: tokens of the text encoder (`None` for `dnn`).
 
     Call arguments:
-        features: the dict of `prectr_tf.data.pipeline.make_dataset`.
+        features: the dict of `prectr_tf.data.pipeline.make_dataset`; with
+            a frozen encoder, an optional `relevance_representation` `[B, d]`
+            (`RelevanceCache.attach`) replaces tokenizer and encoder.
         training: Python bool.
 
     Returns:
@@ -149,8 +152,11 @@ class PRECTRModel(keras.Model):
             log_p_click = ops.log_sigmoid(b[:, 0])
             return {"score": ops.exp(log_p_click), "log_p_click": log_p_click,
                     "log_p_no_click": ops.log_sigmoid(-b[:, 0]), "click_logits": b}
-        tokens = self.tokenizer(features["query"], features["item_title"])
-        r = self.encoder(tokens, training=training)
+        if CACHED_R in features and self.encoder.mode == "frozen":
+            r = ops.convert_to_tensor(features[CACHED_R])  # RelevanceCache: same r, no encoder
+        else:
+            r = self.encoder(self.tokenizer(features["query"], features["item_title"]),
+                             training=training)
         preference = self._preference(features, r, training)
         out = self._heads(features, r, preference, training)
         if c.use_debias and training:

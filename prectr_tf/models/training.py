@@ -1,14 +1,23 @@
 """Staged training (DESIGN §4): the documented recipe behind `prectr train`.
 
-    stage 0  encoder SFT: the text encoder + a relevance head learn the K
-             relevance levels from the labelled (query, title) pairs. Its
-             weights are saved once and shared: `prectr_v1`,
-             `v2_frozen_encoder` and `prectr_v2` all start from them, so a
+    stage 0  the relevance encoder + head, by one of (`encoder_init`):
+             `"sft"` — trained here on the labelled (query, title) pairs of
+             the train split (`prectr_tf.distill.student`: early stopping
+             on a held-out split by query, never a fixed epoch count);
+             `"distilled"` — a student distilled from a teacher by
+             `prectr distill` (`distilled_encoder`: its folder).
+             The same student folder is shared: `prectr_v1`,
+             `v2_frozen_encoder` and `prectr_v2` all start from it, so a
              frozen encoder is never a random one.
-    stage 1  RSL pre-train: only the model's relevance head trains, on the
-             relevance loss, over the (frozen) stage-0 encoder.
+    stage 1  RSL pre-train: only the model's relevance head (initialised
+             from the student's head) trains, on the relevance loss, over the
+             frozen encoder.
     stage 2  joint: everything the preset leaves trainable, on the full
-             objective.
+             objective; a fine-tuned encoder at its own, smaller rate.
+
+Whenever a stage's encoder is frozen (stage 1 always, stage 2 for
+`prectr_v1` and `v2_frozen_encoder`) it trains on a `RelevanceCache`: r is
+computed once per distinct pair, not once per impression and epoch.
 
 Each stage checkpoints with `keras.callbacks.BackupAndRestore` under
 `<out>/backup/<stage>` (a killed run resumes mid-stage) and marks itself done
@@ -22,15 +31,16 @@ import os
 
 import keras
 import numpy as np
+import pandas as pd
 
-from prectr_tf.data.pipeline import make_dataset
-from prectr_tf.layers.relevance_head import RelevanceHead
-from prectr_tf.layers.text_encoder import RelevanceTextEncoder
-from prectr_tf.layers.text_preprocessing import (PairTokenizer, learn_wordpiece_vocabulary,
-                                                 load_vocabulary, save_vocabulary)
-from prectr_tf.losses import MaskedRelevanceLoss
+from prectr_tf.data.pipeline import make_dataset, read_split_columns
+from prectr_tf.distill.student import StudentConfig, load_student, train_student
+from prectr_tf.layers.text_preprocessing import (learn_wordpiece_vocabulary, load_vocabulary,
+                                                 save_vocabulary)
 from prectr_tf.models.prectr_model import PRECTRModel
+from prectr_tf.models.relevance_cache import RelevanceCache
 
+ENCODER_INITS = ("sft", "distilled")
 STAGES = ("stage0_encoder_sft", "stage1_rsl", "stage2_joint")
 
 
@@ -42,10 +52,21 @@ class TrainConfig:
         batch_size: examples per step.
         learning_rate: Adam learning rate (the fine-tuned encoder gets
             `encoder_learning_rate_multiplier` times it).
-        encoder_sft_epochs: stage 0 epochs over the relevance-labelled rows.
+        encoder_init: `"sft"` (stage 0 trained here on the labelled pairs)
+            or `"distilled"` (the student folder `distilled_encoder`).
+        distilled_encoder: folder written by `prectr distill`; required for
+            `encoder_init="distilled"`.
+        encoder_sft_epochs: the most stage-0 SFT epochs; early stopping on a
+            held-out split by query usually ends it sooner.
+        encoder_patience: stage-0 epochs without a better validation loss
+            before it stops.
+        encoder_validation_fraction: share of the queries held out for it.
         rsl_epochs: stage 1 epochs.
         joint_epochs: stage 2 epochs.
-        steps_per_epoch: cap on steps per epoch (None: the whole split).
+        steps_per_epoch: cap on steps per epoch of stages 1 and 2 (None:
+            the whole split).
+        cache_frozen_encoder: train frozen-encoder stages on a
+            `RelevanceCache` (same predictions, far less compute).
         wordpiece_vocabulary_size: target size of the learned WordPiece
             vocabulary.
         seed: seeds Keras, the shuffles and the noise.
@@ -53,38 +74,47 @@ class TrainConfig:
 
     batch_size: int = 512
     learning_rate: float = 1e-3
-    encoder_sft_epochs: int = 2
+    encoder_init: str = "sft"
+    distilled_encoder: str | None = None
+    encoder_sft_epochs: int = 30
+    encoder_patience: int = 3
+    encoder_validation_fraction: float = 0.1
     rsl_epochs: int = 1
     joint_epochs: int = 2
     steps_per_epoch: int | None = None
+    cache_frozen_encoder: bool = True
     wordpiece_vocabulary_size: int = 4000
     seed: int = 0
 
+    def __post_init__(self):
+        if self.encoder_init not in ENCODER_INITS:
+            raise ValueError(f"encoder_init must be one of {ENCODER_INITS}, got "
+                             f"{self.encoder_init!r}")
+        if self.encoder_init == "distilled" and not self.distilled_encoder:
+            raise ValueError("encoder_init='distilled' needs distilled_encoder (the folder "
+                             "written by `prectr distill`)")
 
-def text_corpus(data_dir, batch_size=4096):
+
+def text_corpus(data_dir):
     """The distinct queries and titles of a dataset's train split."""
-    texts = set()
-    for features, _ in make_dataset(data_dir, "train", batch_size=batch_size, shuffle=False):
-        texts.update(features["query"].numpy().tolist())
-        texts.update(features["item_title"].numpy().tolist())
-    return sorted(t.decode("utf-8") for t in texts if t)
+    columns = read_split_columns(data_dir, "train", ("query", "item_title"))
+    texts = set(columns["query"].tolist()) | set(columns["item_title"].tolist())
+    return sorted(t for t in texts if t)
 
 
 def wordpiece_vocabulary(data_dir, out_dir, size):
     """Learn (or reuse `<out>/wordpiece.txt`) the encoder's vocabulary."""
     path = os.path.join(out_dir, "wordpiece.txt")
     if not os.path.exists(path):
+        os.makedirs(out_dir, exist_ok=True)
         save_vocabulary(learn_wordpiece_vocabulary(text_corpus(data_dir),
                                                    vocabulary_size=size), path)
     return load_vocabulary(path)
 
 
-def _dataset(data_dir, split, train_config, labelled_relevance_only=False, repeat=False):
-    ds = make_dataset(data_dir, split, batch_size=train_config.batch_size,
-                      seed=train_config.seed, repeat=repeat)
-    if labelled_relevance_only:
-        ds = ds.unbatch().filter(lambda f, y: y["relevance"] >= 0).batch(train_config.batch_size)
-    return ds
+def _dataset(data_dir, split, train_config):
+    return make_dataset(data_dir, split, batch_size=train_config.batch_size,
+                        seed=train_config.seed)
 
 
 def _callbacks(out_dir, stage, extra=()):
@@ -94,36 +124,43 @@ def _callbacks(out_dir, stage, extra=()):
             keras.callbacks.TerminateOnNaN(), *extra]
 
 
-def pretrain_encoder(data_dir, model_config, vocabulary, train_config, out_dir, verbose=1):
-    """Stage 0: SFT of the encoder on relevance labels; returns its weights
-    (saved to `<out>/stage0_encoder_sft.weights.h5`)."""
-    path = os.path.join(out_dir, f"{STAGES[0]}.weights.h5")
-    # Seeded here, not only in train_staged: the demo and the quality
-    # benchmark call this directly and share its encoder between presets.
-    keras.utils.set_random_seed(train_config.seed)
-    e, k = model_config.encoder, model_config.num_relevance_levels
-    tokenizer = PairTokenizer(vocabulary, max_length=e.max_length)
-    encoder = RelevanceTextEncoder(
-        vocabulary_size=tokenizer.vocabulary_size, sequence_length=e.max_length,
-        num_layers=e.num_layers, hidden_dim=e.hidden_dim, num_heads=e.num_heads,
-        intermediate_dim=e.intermediate_dim, dropout=e.dropout,
-        num_split_layers=e.num_split_layers, mode="finetune")
-    head = RelevanceHead(num_levels=k)
-    query = keras.Input((), dtype="string", name="query")
-    title = keras.Input((), dtype="string", name="item_title")
-    sft = keras.Model({"query": query, "item_title": title},
-                      head(encoder(tokenizer(query, title))), name="encoder_sft")
-    if os.path.exists(path):
-        sft.load_weights(path)
-        return encoder.get_weights()
-    sft.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate),
-                loss=MaskedRelevanceLoss(), jit_compile=False)
-    data = _dataset(data_dir, "train", train_config, labelled_relevance_only=True).map(
-        lambda f, y: ({"query": f["query"], "item_title": f["item_title"]}, y["relevance"]))
-    sft.fit(data, epochs=train_config.encoder_sft_epochs, verbose=verbose, shuffle=False,
-            steps_per_epoch=train_config.steps_per_epoch, callbacks=_callbacks(out_dir, STAGES[0]))
-    sft.save_weights(path)
-    return encoder.get_weights()
+def labelled_pairs(data_dir, split="train"):
+    """The distinct relevance-labelled (query, title) pairs of a split, with
+    their label (the most frequent one, should a pair carry several)."""
+    columns = read_split_columns(data_dir, split, ("query", "item_title", "relevance"))
+    frame = pd.DataFrame({"query": columns["query"], "title": columns["item_title"],
+                          "label": columns["relevance"].astype(np.int64)})
+    frame = frame[frame["label"] >= 0]
+    counts = frame.groupby(["query", "title", "label"], sort=False).size().reset_index(name="n")
+    counts = counts.sort_values("n", ascending=False, kind="stable")
+    return counts.drop_duplicates(["query", "title"])[["query", "title", "label"]].reset_index(
+        drop=True)
+
+
+def student_config(train_config):
+    """The stage-0 SFT `StudentConfig` of a `TrainConfig`."""
+    return StudentConfig(batch_size=train_config.batch_size,
+                         learning_rate=train_config.learning_rate,
+                         max_epochs=train_config.encoder_sft_epochs,
+                         patience=train_config.encoder_patience,
+                         validation_fraction=train_config.encoder_validation_fraction,
+                         seed=train_config.seed)
+
+
+def pretrain_encoder(data_dir, model_config, train_config, out_dir, vocabulary=None, verbose=1):
+    """Stage 0 by SFT on the labelled pairs of the train split.
+
+    Returns:
+        the student folder, `<out>/stage0_encoder_sft` (reused when done).
+    """
+    student_dir = os.path.join(out_dir, STAGES[0])
+    if vocabulary is None:
+        vocabulary = wordpiece_vocabulary(data_dir, out_dir,
+                                          train_config.wordpiece_vocabulary_size)
+    train_student(labelled_pairs(data_dir), vocabulary, model_config.encoder,
+                  model_config.num_relevance_levels, student_dir, student_config(train_config),
+                  teacher=None, verbose=verbose)
+    return student_dir
 
 
 def _set_stage(model, stage):
@@ -139,36 +176,42 @@ def _set_stage(model, stage):
         task.weight = (1.0 if task.name == "relevance" else 0.0) if rsl_only else task.full_weight
 
 
-def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=None,
-                 vocabulary=None, verbose=1, callbacks=()):
+def _student_dir(data_dir, model_config, train_config, out_dir, verbose):
+    if train_config.encoder_init == "distilled":
+        return train_config.distilled_encoder
+    return pretrain_encoder(data_dir, model_config, train_config, out_dir, verbose=verbose)
+
+
+def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None, verbose=1,
+                 callbacks=()):
     """Train a preset through the stages; returns `(model, history)`.
 
     Args:
         data_dir: a dataset built by `prectr build`.
         model_config: a `PRECTRConfig`.
         train_config: a `TrainConfig`.
-        out_dir: where checkpoints, the vocabulary, the history and
-            `model.keras` go.
-        encoder_weights: stage-0 weights to start from (shared between
-            presets); trained here when None and the preset has text.
-        vocabulary: the WordPiece vocabulary (learned when None).
+        out_dir: where checkpoints, the history and `model.keras` go.
+        student_dir: a finished stage-0 student folder to start from (shared
+            between presets); `None`: as `train_config.encoder_init` says.
         verbose: Keras progress output (0, 1 or 2).
         callbacks: extra Keras callbacks for the stage-1 and stage-2 fits.
     """
     os.makedirs(out_dir, exist_ok=True)
     keras.utils.set_random_seed(train_config.seed)
     history = {}
+    student, vocabulary = None, None
     if model_config.uses_text:
-        vocabulary = vocabulary or wordpiece_vocabulary(
-            data_dir, out_dir, train_config.wordpiece_vocabulary_size)
-        if encoder_weights is None:
-            encoder_weights = pretrain_encoder(data_dir, model_config, vocabulary,
-                                               train_config, out_dir, verbose)
+        student_dir = student_dir or _student_dir(data_dir, model_config, train_config, out_dir,
+                                                  verbose)
+        student, vocabulary, _ = load_student(student_dir, model_config.encoder)
+    keras.utils.set_random_seed(train_config.seed)
     model = PRECTRModel.from_dataset(data_dir, model_config, wordpiece_vocabulary=vocabulary)
     model.build()
     stages = STAGES[1:] if model_config.uses_text else STAGES[2:]
+    cache = None
     if model_config.uses_text:
-        model.encoder.set_weights(encoder_weights)
+        model.encoder.set_weights(student.encoder.get_weights())
+        model.relevance_head.set_weights(student.head.get_weights())
     for stage in stages:
         # Set up and compile even a stage that is already done, so that a
         # rerun of a finished run returns a model ready to evaluate.
@@ -180,8 +223,13 @@ def train_staged(data_dir, model_config, train_config, out_dir, encoder_weights=
             model.load_weights(path)
             continue
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
+        data = _dataset(data_dir, "train", train_config)
+        if (model_config.uses_text and model.encoder.mode == "frozen"
+                and train_config.cache_frozen_encoder):
+            cache = cache or RelevanceCache.from_dataset(model, data_dir)
+            data = cache.attach(data)
         # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
-        fit = model.fit(_dataset(data_dir, "train", train_config), epochs=epochs, shuffle=False,
+        fit = model.fit(data, epochs=epochs, shuffle=False,
                         steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
                         callbacks=_callbacks(out_dir, stage, callbacks))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
