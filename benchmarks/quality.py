@@ -124,8 +124,7 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
     from prectr_tf.evaluation.soft_metrics import full_space_metrics
     from prectr_tf.models.config import preset
-    from prectr_tf.models.training import evaluate, pretrain_encoder, train_staged
-    from prectr_tf.models.training import wordpiece_vocabulary
+    from prectr_tf.models.training import evaluate, train_staged
 
     sim_fields, _ = _sizes(args)
     sim_config = SimulatorConfig(seed=seed, **sim_fields)
@@ -146,16 +145,14 @@ def run_seed(seed, args, work_dir, log=print):
     started = time.perf_counter()
     models_dir = os.path.join(work_dir, "models")
     os.makedirs(models_dir, exist_ok=True)
-    vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
-    encoder_weights = pretrain_encoder(data_dir, preset("prectr_v2"), vocabulary, train_config,
-                                       models_dir, verbose=0)
+    student_dir = stage0_student(args, sim, data_dir, models_dir, train_config)
     seconds["stage0"] = time.perf_counter() - started
     log(f"  seed {seed}: simulated + built in {seconds['simulate_build']:.0f}s "
         f"({info['splits']['train']['num_examples']:,} train / "
         f"{info['splits']['eval']['num_examples']:,} eval impressions, "
         f"{space.table['request_id'].nunique():,} eval requests x "
-        f"{sim_config.num_candidates} candidates); stage 0 in {seconds['stage0']:.0f}s",
-        flush=True)
+        f"{sim_config.num_candidates} candidates); stage 0 ({args.encoder_init}) in "
+        f"{seconds['stage0']:.0f}s", flush=True)
 
     table = space.table
     result = {"seed": seed, "dataset": {"splits": {k: {n: v[n] for n in
@@ -173,13 +170,13 @@ def run_seed(seed, args, work_dir, log=print):
               "references": {name: full_space_metrics(table, table[column].to_numpy(float))
                              for name, column in REFERENCES.items()},
               "variants": {n: list(v) for n, v in args.variants.items()},
+              "stage0": student_diagnostics(student_dir, space),
               "presets": {}}
     for name in args.presets:
         started = time.perf_counter()
         model, history = train_staged(data_dir, model_config(name, args.variants), train_config,
                                       os.path.join(models_dir, name),
-                                      encoder_weights=encoder_weights, vocabulary=vocabulary,
-                                      verbose=0)
+                                      student_dir=student_dir, verbose=0)
         train_seconds = time.perf_counter() - started
         started = time.perf_counter()
         logged = evaluate(model, data_dir, "eval")
@@ -216,25 +213,53 @@ def component_diagnostics(table, outputs):
       inference); `tau_std`, `tau_std_within_request`: how much τ moves
       scores overall and between the candidates of one request.
     """
-    from prectr_tf.evaluation.soft_metrics import ndcg_per_list  # noqa: PLC0415
+    from prectr_tf.evaluation.relevance import relevance_diagnostics  # noqa: PLC0415
 
-    probs = outputs["relevance_probs"]
-    level = table["relevance"].to_numpy()
-    predicted = probs.argmax(axis=1)
-    expected = probs @ np.arange(probs.shape[1])
     tau = outputs["tau"].reshape(-1)
     tau_by_request = (table.assign(tau=tau).groupby("request_id")["tau"].std(ddof=0))
     gate = outputs["gate_probs"].mean(axis=0)
-    lists = table["request_id"].to_numpy()
     return {
-        "relevance_accuracy": float((predicted == level).mean()),
-        "level0_recall": float((predicted[level == 0] == 0).mean()),
-        "ndcg_at_10_expected_level": float(np.nanmean(ndcg_per_list(
-            lists, table["click_prob"].to_numpy(), expected)[1])),
+        **relevance_diagnostics(table, outputs["relevance_probs"]),
         "gate_positive": float(gate[0]), "gate_negative": float(gate[1]),
         "gate_zero": float(gate[2]),
         "tau_std": float(tau.std()), "tau_std_within_request": float(tau_by_request.mean()),
     }
+
+
+def stage0_student(args, sim, data_dir, models_dir, train_config):
+    """The seed's shared stage-0 student folder: SFT to convergence on the
+    labelled pairs, or distilled from the simulated judge (`--encoder-init`)."""
+    from prectr_tf.distill import SimulatedJudge, distill_encoder, judge_pairs  # noqa: PLC0415
+    from prectr_tf.distill import simulation_pairs  # noqa: PLC0415
+    from prectr_tf.models.config import preset  # noqa: PLC0415
+    from prectr_tf.models.training import (pretrain_encoder, student_config,  # noqa: PLC0415
+                                           wordpiece_vocabulary)
+
+    config = preset("prectr_v2")
+    if args.encoder_init == "sft":
+        return pretrain_encoder(data_dir, config, train_config, models_dir, verbose=0)
+    vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
+    pairs = simulation_pairs(sim, data_dir)
+    judge = SimulatedJudge(seed=train_config.seed)
+    out = os.path.join(models_dir, "stage0_distilled")
+    distill_encoder(pairs, judge_pairs(pairs, judge), vocabulary, config.encoder,
+                    config.num_relevance_levels, out, student_config(train_config),
+                    teacher_name="simulated judge (default confusion)", verbose=0)
+    return out
+
+
+def student_diagnostics(student_dir, space):
+    """The stage-0 student's own relevance head on the full candidate space,
+    and how it trained."""
+    from prectr_tf.distill.student import load_student, relevance_probabilities  # noqa: PLC0415
+    from prectr_tf.evaluation.relevance import relevance_diagnostics  # noqa: PLC0415
+
+    model, _, meta = load_student(student_dir)
+    probs = relevance_probabilities(model, space.features["query"], space.features["item_title"])
+    return {**relevance_diagnostics(space.table, probs),
+            "method": meta["method"], "best_epoch": meta["best_epoch"],
+            "epochs_run": len(meta["history"].get("loss", [])),
+            "num_pairs": meta["num_pairs"]}
 
 
 def parse_variant(text):
@@ -410,6 +435,15 @@ def report(meta, per_seed, markdown=False):
     lines.append(table("(c) components on the full space: relevance head (accuracy, level-0 "
                         "recall, ndcg@10 by expected level) and incentive (mean gate, tau std)",
                         rows, [DIAGNOSTIC_SHORT.get(c, c) for c in cols]))
+    stage0 = [s["stage0"] for s in per_seed if "stage0" in s]
+    if stage0:
+        cols = ("relevance_accuracy", "level0_recall", "relevance_macro_f1",
+                "ndcg_at_10_expected_level", "best_epoch", "epochs_run")
+        lines.append("")
+        lines.append(table(f"(d) the shared stage-0 student ({meta.get('encoder_init', 'sft')}) "
+                           "on the full space, before any CTR training",
+                           [("stage 0", [_cell([x[c] for x in stage0], digits=3) for c in cols])],
+                           [DIAGNOSTIC_SHORT.get(c, c) for c in cols]))
     d = derived(per_seed)
     lines.append("")
     rows = []
@@ -457,6 +491,7 @@ def _meta(args, sim_config, train_config, seeds):
         "variants": {n: list(v) for n, v in args.variants.items()},
         "simulator": {k: v for k, v in sim_config.to_dict().items() if k != "seed"},
         "eval_fraction": args.eval_fraction,
+        "encoder_init": args.encoder_init,
         "train": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "seed"},
         "load_average_at_start": _load_average(),
     }
@@ -470,7 +505,8 @@ def _load_average():
 
 
 # Settings a resumed run must share with the seeds it reuses.
-_SAME_RUN = ("quick", "presets", "variants", "simulator", "eval_fraction", "train", "versions")
+_SAME_RUN = ("quick", "presets", "variants", "simulator", "eval_fraction", "encoder_init", "train",
+             "versions")
 
 
 def _resumed(args, meta, seeds):
@@ -530,8 +566,11 @@ def main(argv=None):
                         metavar="NAME=PRESET:field=value[,...]",
                         help="also train PRESET with PRECTRConfig fields changed (repeatable)")
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--sft-epochs", type=int, default=3,
-                        help="stage-0 epochs over the relevance-labelled train rows")
+    parser.add_argument("--sft-epochs", type=int, default=30,
+                        help="the most stage-0 epochs (early stopping by query ends it sooner)")
+    parser.add_argument("--encoder-init", choices=("sft", "distilled"), default="sft",
+                        help="stage 0: SFT on the labelled pairs, or distilled from the "
+                             "simulated judge over the training requests' candidate sets")
     parser.add_argument("--rsl-epochs", type=int, default=1)
     parser.add_argument("--joint-epochs", type=int, default=2)
     parser.add_argument("--wordpiece-size", type=int, default=2000)

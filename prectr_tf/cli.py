@@ -4,13 +4,15 @@
     prectr simulate --out DIR        a simulated search log
     prectr build LOG... --out DIR    a log -> TFRecords + vocabularies
     prectr convert NAME --data-dir D --out LOG.parquet   public data -> a log
+    prectr distill --data DIR --simulated SIM --out DIR  the distilled relevance encoder
     prectr train --data DIR --preset prectr_v2 --out DIR  staged training
     prectr evaluate --model M.keras --data DIR   metrics as JSON
     prectr config                    print the default config (YAML)
 
 A config file (`--config`, YAML or JSON) has the sections `schema`,
-`simulator`, `build`, `model` (fields over the chosen preset) and `train`;
-unknown keys are errors. Flags override it.
+`simulator`, `build`, `model` (fields over the chosen preset), `train`,
+`distill` (the student) and `judge` (the simulated teacher); unknown keys are
+errors. Flags override it.
 """
 
 import argparse
@@ -38,10 +40,12 @@ DEMO_PRESETS = ("dnn", "prectr_v1", "prectr_v2")
 def _sections():
     # Imported here: they pull in TensorFlow, which `--help` should not wait for.
     from prectr_tf.data.build import BuildConfig  # noqa: PLC0415
+    from prectr_tf.distill import SimulatedJudge, StudentConfig  # noqa: PLC0415
     from prectr_tf.models.config import PRECTRConfig  # noqa: PLC0415
     from prectr_tf.models.training import TrainConfig  # noqa: PLC0415
     return {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig,
-            "model": PRECTRConfig, "train": TrainConfig}
+            "model": PRECTRConfig, "train": TrainConfig, "distill": StudentConfig,
+            "judge": SimulatedJudge}
 
 
 def _model_config(args, config, name):
@@ -53,7 +57,8 @@ def _model_config(args, config, name):
 
 def _load(args):
     config = load_config(args.config, _sections())
-    train = {name: getattr(args, name) for name in ("batch_size", "steps_per_epoch")
+    train = {name: getattr(args, name) for name in ("batch_size", "steps_per_epoch",
+                                                    "encoder_init", "distilled_encoder")
              if getattr(args, name, None) is not None}
     if getattr(args, "epochs", None) is not None:
         train["joint_epochs"] = args.epochs
@@ -141,22 +146,87 @@ def cmd_evaluate(args):
                      indent=2))
 
 
+def _distill_pairs_and_teacher(args, config, data_dir, sim=None):
+    """What `prectr distill` distils on: the pairs, and the teacher's logits."""
+    from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415
+    from prectr_tf.distill import judge_pairs, read_teacher_logits  # noqa: PLC0415
+    from prectr_tf.distill import simulation_pairs, teacher_pairs  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    if sim is None and getattr(args, "simulated", None):
+        from prectr_tf.data.simulator import read_simulated_log  # noqa: PLC0415
+        sim = read_simulated_log(args.simulated)
+    if sim is not None:
+        pairs = simulation_pairs(sim, data_dir)
+    else:
+        columns = read_split_columns(data_dir, "train",
+                                     ("request_id", "query", "item_title", "relevance"))
+        relevance = pd.array(columns["relevance"], dtype="Int64")
+        pairs = teacher_pairs(pd.DataFrame({
+            "request_id": columns["request_id"], "query": columns["query"],
+            "item_title": columns["item_title"], "relevance": relevance.where(relevance >= 0)}))
+    if getattr(args, "teacher_logits", None):
+        teacher = read_teacher_logits(args.teacher_logits,
+                                      num_levels=config["schema"].num_relevance_levels)
+        return pairs, teacher, f"file {args.teacher_logits}"
+    if sim is None:
+        raise ValueError("give a teacher: --teacher-logits FILE, or --simulated SIM_DIR for "
+                         "the simulated judge")
+    return pairs, judge_pairs(pairs, config["judge"]), "simulated judge"
+
+
+def distill(args, config, data_dir, out, sim=None, verbose=1):
+    """Pairs → teacher → the distilled student in `out`; returns its meta."""
+    from prectr_tf.distill import distill_encoder  # noqa: PLC0415
+    from prectr_tf.models.training import wordpiece_vocabulary  # noqa: PLC0415
+
+    pairs, teacher, name = _distill_pairs_and_teacher(args, config, data_dir, sim)
+    encoder = _model_config(args, config, "prectr_v2").encoder
+    vocabulary = wordpiece_vocabulary(data_dir, out, config["train"].wordpiece_vocabulary_size)
+    counts = pairs["source"].value_counts()
+    print(f"  teacher: {name}; pairs: " + ", ".join(
+        f"{counts.get(s, 0):,} {s}" for s in ("labelled", "unlabelled", "unshown")), flush=True)
+    _, meta = distill_encoder(pairs, teacher, vocabulary, encoder,
+                              config["schema"].num_relevance_levels, out, config["distill"],
+                              teacher_name=name, verbose=verbose)
+    params = meta["num_parameters"]
+    print(f"  student: {params['encoder']:,} encoder + {params['head']:,} head parameters; "
+          f"best epoch {meta['best_epoch'] + 1} of {len(meta['history'].get('loss', []))}, "
+          f"validation loss {meta['best_val_loss']:.4f} (held-out queries)", flush=True)
+    return meta
+
+
+def cmd_distill(args):
+    config = _load(args)
+    data_dir = args.data
+    from prectr_tf.data.pipeline import dataset_schema  # noqa: PLC0415
+    config["schema"] = dataset_schema(data_dir)
+    if os.path.exists(os.path.join(args.out, "student.weights.h5")) and not args.overwrite:
+        print(f"{args.out} already holds a finished student (pass --overwrite to redo it)")
+        return
+    if args.overwrite:
+        _prepare_out(args.out, True)
+    distill(args, config, data_dir, args.out, verbose=0 if args.quiet else 1)
+    print(f"wrote {args.out}; train on it with `prectr train --encoder-init distilled "
+          f"--distilled-encoder {args.out}`")
+
+
 def cmd_demo(args):
     from prectr_tf.data.build import build_dataset
     from prectr_tf.data.simulator import format_stats, simulate, simulation_stats
-    from prectr_tf.models.training import evaluate, pretrain_encoder, train_staged
-    from prectr_tf.models.training import wordpiece_vocabulary
+    from prectr_tf.models.training import evaluate, train_staged
     args.config = args.config or DEMO_CONFIG
     config = _load(args)
     started = time.perf_counter()
     _prepare_out(args.out, args.overwrite)
-    print(f"[1/4] simulate: {config['simulator'].num_impressions:,} impressions "
+    print(f"[1/5] simulate: {config['simulator'].num_impressions:,} impressions "
           f"(seed {config['simulator'].seed})", flush=True)
     sim = simulate(config["simulator"])
     sim_dir = sim.write(os.path.join(args.out, "simulated"))
     print(format_stats(simulation_stats(sim)))
-    print("\n[2/4] build: histories, cross-user contexts, TFRecords", flush=True)
+    print("\n[2/5] build: histories, cross-user contexts, TFRecords", flush=True)
     schema = _schema_for_simulator(config["schema"], config["simulator"])
+    config["schema"] = schema
     data_dir = os.path.join(args.out, "dataset")
     description = build_dataset(os.path.join(sim_dir, "log.parquet"), data_dir, schema,
                                 config["build"], progress=not args.quiet)
@@ -167,39 +237,68 @@ def cmd_demo(args):
         print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; outputs in {args.out}")
         return
     verbose = 0 if args.quiet else 2
-    train_config = config["train"]
     models_dir = os.path.join(args.out, "models")
-    os.makedirs(models_dir, exist_ok=True)
-    print("\n[3/4] train: stage 0 encoder SFT (shared), then each preset", flush=True)
-    vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
-    v2 = _model_config(args, config, "prectr_v2")
-    encoder_weights = pretrain_encoder(data_dir, v2, vocabulary, train_config, models_dir, verbose)
+    student_dir = os.path.join(models_dir, "distilled")
+    print("\n[3/5] distil the relevance encoder: the SIMULATED LLM judge (true level + the "
+          "confusion a real MiniLM teacher has on Home Depot) labels the training requests' "
+          "candidate sets, shown or not", flush=True)
+    distill(args, config, data_dir, student_dir, sim=sim, verbose=verbose)
+    space = _print_student_full_space(sim, data_dir, student_dir)
+    train_config = dataclasses.replace(config["train"], encoder_init="distilled",
+                                       distilled_encoder=student_dir)
+    print("\n[4/5] train dnn, PRECTR v1 (distilled encoder frozen: trains on cached r) and "
+          "PRECTR-V2 (distilled encoder fine-tuned)", flush=True)
     results = {}
+    from prectr_tf.evaluation.full_space import evaluate_full_space  # noqa: PLC0415
     for name in DEMO_PRESETS:
         print(f"  {name}", flush=True)
         model, _ = train_staged(data_dir, _model_config(args, config, name), train_config,
-                                os.path.join(models_dir, name), encoder_weights=encoder_weights,
-                                vocabulary=vocabulary, verbose=verbose)
+                                os.path.join(models_dir, name), verbose=verbose)
         results[name] = evaluate(model, data_dir, "eval")
-    print("\n[4/4] evaluate on the eval split (the latest requests)")
+        full = evaluate_full_space(model, sim, data_dir, space=space)
+        results[name].update({f"full_space/{k}": v for k, v in full.items()})
+    print("\n[5/5] evaluate on the eval split (the latest requests) and on its full candidate "
+          "space (every candidate, shown or not; true click probabilities)")
     print(format_comparison(results))
     with open(os.path.join(args.out, "comparison.json"), "w") as fh:
         json.dump(results, fh, indent=2)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; outputs in {args.out}")
 
 
-COMPARISON_COLUMNS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "mrr",
-                      "gauc_user/cold", "relevance_accuracy", "log_loss")
+def _print_student_full_space(sim, data_dir, student_dir):
+    """The distilled student's relevance head on the eval requests' full
+    candidate space; returns the space for reuse."""
+    from prectr_tf.distill import load_student, relevance_probabilities  # noqa: PLC0415
+    from prectr_tf.evaluation.full_space import full_space_examples  # noqa: PLC0415
+    from prectr_tf.evaluation.relevance import relevance_diagnostics  # noqa: PLC0415
+
+    space = full_space_examples(sim, data_dir)
+    student, _, _ = load_student(student_dir)
+    probs = relevance_probabilities(student, space.features["query"],
+                                    space.features["item_title"])
+    d = relevance_diagnostics(space.table, probs)
+    majority = float((space.table["relevance"] == space.table["relevance"].mode()[0]).mean())
+    print(f"  on the eval requests' {len(space):,} candidates: accuracy "
+          f"{d['relevance_accuracy']:.3f} (majority level {majority:.3f}), level-0 recall "
+          f"{d['level0_recall']:.3f}, NDCG@10 by expected level "
+          f"{d['ndcg_at_10_expected_level']:.3f}", flush=True)
+    return space
+
+
+COMPARISON_COLUMNS = ("auc", "gauc_user", "ndcg_at_10", "gauc_user/cold", "relevance_accuracy",
+                      "log_loss", "full_space/auc", "full_space/ndcg_at_10")
 
 
 def format_comparison(results):
     """A text table: one row per model, the headline metrics as columns."""
-    header = f"{'model':<20}" + "".join(f"{c:>19}" for c in COMPARISON_COLUMNS)
+    names = [c.replace("full_space/", "full ") for c in COMPARISON_COLUMNS]
+    width = max(map(len, names)) + 2
+    header = f"{'model':<12}" + "".join(f"{c:>{width}}" for c in names)
     lines = [header, "-" * len(header)]
     for name, metrics in results.items():
-        cells = "".join(f"{metrics[c]:>19.4f}" if c in metrics else f"{'-':>19}"
+        cells = "".join(f"{metrics[c]:>{width}.4f}" if c in metrics else f"{'-':>{width}}"
                         for c in COMPARISON_COLUMNS)
-        lines.append(f"{name:<20}{cells}")
+        lines.append(f"{name:<12}{cells}")
     return "\n".join(lines)
 
 
@@ -253,11 +352,15 @@ def _parser():
 
     def train_flags(p):
         p.add_argument("--batch-size", type=int, help="examples per training step")
+        p.add_argument("--encoder-init", choices=["sft", "distilled"],
+                       help="stage 0: SFT on the labelled pairs, or a distilled student")
+        p.add_argument("--distilled-encoder", help="student folder from `prectr distill`")
         p.add_argument("--epochs", type=int, help="joint-stage epochs")
         p.add_argument("--steps-per-epoch", type=int, help="cap on steps per epoch")
 
     p = add("demo", cmd_demo, "the main job end to end on the simulator: simulate -> build -> "
-            "train dnn, PRECTR v1 and V2 -> evaluate -> comparison table")
+            "distil the encoder from the simulated judge -> train dnn, PRECTR v1 and V2 -> "
+            "evaluate (logged and full candidate space) -> comparison table")
     p.add_argument("--out", default=DEFAULT_DEMO_DIR, help=f"output folder (default {DEFAULT_DEMO_DIR})")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--skip-training", action="store_true", help="stop after the build")
@@ -281,6 +384,19 @@ def _parser():
     p.add_argument("--data-dir", required=True, help="the dataset's folder")
     p.add_argument("--out", required=True, help="log file to write (.parquet)")
     p.add_argument("--split", help="split, for datasets that have them (e.g. trec_session)")
+
+    p = add("distill", cmd_distill, "distil the relevance encoder from a teacher (a "
+            "teacher-logits file, or the simulated judge) over the training pairs and, on the "
+            "simulator, the unshown candidates; resumable")
+    p.add_argument("--data", required=True, help="dataset folder from `prectr build`")
+    p.add_argument("--out", required=True, help="student folder (a killed run resumes here)")
+    p.add_argument("--simulated", help="the simulated log folder the dataset was built from "
+                   "(written with simulator.write_candidates: true): adds its unshown "
+                   "candidates and enables the simulated judge")
+    p.add_argument("--teacher-logits", help="teacher-logits file (.parquet/.csv: query, title, "
+                   "logit_0..logit_{K-1} or prob_0..prob_{K-1})")
+    p.add_argument("--overwrite", action="store_true", help="redo a finished --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = add("train", cmd_train, "staged training of a preset (encoder SFT, RSL, joint), then "
             "evaluation; writes model.keras and metrics.json")

@@ -14,6 +14,7 @@ from prectr_tf.config import ConfigError, load_config
 from prectr_tf.data.build import BuildConfig, read_dataset_info
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.data.simulator import SimulatorConfig
+from prectr_tf.distill import SimulatedJudge, StudentConfig
 from prectr_tf.models.config import PRECTRConfig
 from prectr_tf.models.training import TrainConfig
 
@@ -22,7 +23,8 @@ TINY = {"simulator": {"num_users": 40, "num_requests": 300, "num_items": 200, "n
         "schema": {"history_length": 3, "context_length": 4},
         "build": {"num_shards": 2, "eval_fraction": 0.2, "history": {"context_events": "all"}}}
 SECTIONS = {"schema": DataSchema, "simulator": SimulatorConfig, "build": BuildConfig,
-            "model": PRECTRConfig, "train": TrainConfig}
+            "model": PRECTRConfig, "train": TrainConfig, "distill": StudentConfig,
+            "judge": SimulatedJudge}
 
 
 def _config(tmp_path, data):
@@ -34,10 +36,10 @@ def _config(tmp_path, data):
 def test_help_lists_only_working_subcommands():
     out = subprocess.run([sys.executable, "-m", "prectr_tf.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    for command in ("demo", "simulate", "build", "convert", "train", "evaluate", "config"):
+    for command in ("demo", "simulate", "build", "convert", "distill", "train", "evaluate",
+                    "config"):
         assert command in out
-    for missing in ("export", "distill"):
-        assert f"    {missing}" not in out
+    assert "    export" not in out
 
 
 def test_demo_end_to_end(tmp_path, capsys):
@@ -112,6 +114,7 @@ def test_config_round_trip_through_prectr_config(tmp_path, capsys):
     loaded = load_config(path, SECTIONS)
     assert loaded["simulator"] == SimulatorConfig() and loaded["build"] == BuildConfig()
     assert loaded["model"] == PRECTRConfig() and loaded["train"] == TrainConfig()
+    assert loaded["distill"] == StudentConfig() and loaded["judge"] == SimulatedJudge()
 
 
 def test_schema_contradicting_simulator_is_an_error(tmp_path, capsys):
