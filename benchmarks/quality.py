@@ -99,6 +99,8 @@ def _sizes(args):
                    num_candidates=30)
     else:
         sim = dict(num_users=args.requests // 5, num_requests=args.requests)
+    if args.catalogue == "homedepot":
+        sim.update(catalogue="homedepot", homedepot_dir=args.homedepot_dir)
     return sim, SimulatorConfig(**sim)
 
 
@@ -568,6 +570,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--sft-epochs", type=int, default=30,
                         help="the most stage-0 epochs (early stopping by query ends it sooner)")
+    parser.add_argument("--catalogue", choices=("synthetic", "homedepot"), default="synthetic",
+                        help="the simulator's catalogue (homedepot: real queries, titles and "
+                             "human grades; other queries' products assumed level 0)")
+    parser.add_argument("--homedepot-dir", default=os.path.join("..", "shared", "data",
+                                                                "homedepot"))
     parser.add_argument("--encoder-init", choices=("sft", "distilled"), default="sft",
                         help="stage 0: SFT on the labelled pairs, or distilled from the "
                              "simulated judge over the training requests' candidate sets")

@@ -140,3 +140,48 @@ def test_keras_save_load_in_a_functional_model(tokenizer, tokenized, tmp_path):
     got = loaded.predict([tf.constant(CASE_QUERIES), tf.constant(CASE_TITLES)], verbose=0)
     for key in ("token_ids", "query_ids", "title_ids"):
         np.testing.assert_array_equal(got[key], tokenized[key])
+
+
+MULTILINGUAL = ["铸铁暖气片 白色", "暖气片", "pâte à modeler", "crème brûlée torch", "Café au lait",
+                "cafe au lait mug", "ÉCRAN plat", "écran tactile"]
+
+
+@pytest.fixture(scope="module")
+def multilingual():
+    keep = learn_wordpiece_vocabulary(MULTILINGUAL * 10, vocabulary_size=200, deduplicate=False)
+    strip = learn_wordpiece_vocabulary(MULTILINGUAL * 10, vocabulary_size=200, deduplicate=False,
+                                       strip_accents=True)
+    return (PairTokenizer(keep, max_length=16, query_length=8, title_length=10),
+            PairTokenizer(strip, max_length=16, query_length=8, title_length=10,
+                          strip_accents=True))
+
+
+def _words(tokenizer, ids):
+    """The text of ids: WordPiece pieces joined, reserved tokens dropped."""
+    tokens = [tokenizer.vocabulary[i] for i in ids if i > 4]
+    return " ".join(tokens).replace(" ##", "")
+
+
+def test_chinese_accented_and_empty_text_round_trip(multilingual):
+    keep, strip = multilingual
+    queries = ["暖气片", "Crème Brûlée", "", "écran"]
+    titles = ["铸铁暖气片 白色", "crème brûlée torch", "café au lait", ""]
+    out = {k: v.numpy() for k, v in keep(tf.constant(queries), tf.constant(titles)).items()}
+    # Chinese is split into characters (BERT's CJK rule), each in the vocabulary
+    assert _words(keep, out["query_ids"][0]) == "暖 气 片"
+    assert _words(keep, out["title_ids"][0]) == "铸 铁 暖 气 片 白 色"
+    # accents kept (and lowercased) when the vocabulary keeps them
+    assert _words(keep, out["query_ids"][1]) == "crème brûlée"
+    assert _words(keep, out["title_ids"][2]) == "café au lait"
+    assert keep.vocabulary.index("[UNK]") not in out["token_ids"][:2].ravel()
+    # empty text: an empty side is just its markers, the other side intact
+    assert out["query_ids"][2].tolist()[:2] == [keep.cls_id, keep.sep_id]
+    assert (out["query_ids"][2][2:] == PAD_ID).all()
+    assert out["token_ids"][2][:2].tolist() == [keep.cls_id, keep.sep_id]
+    assert _words(keep, out["token_ids"][2]) == "café au lait"
+    assert out["title_ids"][3].tolist() == [keep.sep_id] + [PAD_ID] * 9
+    # strip_accents maps accented and plain spellings to the same ids
+    stripped = strip(tf.constant(["Café au lait", "ÉCRAN"]), tf.constant(["x", "y"]))
+    plain = strip(tf.constant(["cafe au lait", "ecran"]), tf.constant(["x", "y"]))
+    np.testing.assert_array_equal(stripped["query_ids"].numpy(), plain["query_ids"].numpy())
+    assert _words(strip, stripped["query_ids"].numpy()[0]) == "cafe au lait"
