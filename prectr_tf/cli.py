@@ -161,10 +161,10 @@ def _distill_pairs_and_teacher(args, config, data_dir, sim=None):
     else:
         columns = read_split_columns(data_dir, "train",
                                      ("request_id", "query", "item_title", "relevance"))
-        relevance = pd.array(columns["relevance"], dtype="Int64")
+        relevance = pd.Series(columns["relevance"], dtype="Int64")
         pairs = teacher_pairs(pd.DataFrame({
             "request_id": columns["request_id"], "query": columns["query"],
-            "item_title": columns["item_title"], "relevance": relevance.where(relevance >= 0)}))
+            "item_title": columns["item_title"], "relevance": relevance.mask(relevance < 0)}))
     if getattr(args, "teacher_logits", None):
         teacher = read_teacher_logits(args.teacher_logits,
                                       num_levels=config["schema"].num_relevance_levels)

@@ -24,7 +24,7 @@ def test_round_trip_keeps_text_and_values(tmp_path, suffix):
     np.testing.assert_allclose(teacher.logits, LOGITS, rtol=1e-6)
     assert teacher.num_levels == 4 and len(teacher) == 3
     np.testing.assert_allclose(teacher.lookup(QUERIES[::-1], TITLES[::-1]), LOGITS[::-1])
-    with pytest.raises(KeyError, match="did not label the pair"):
+    with pytest.raises(ValueError, match="did not label the pair"):
         teacher.lookup(["cordless drill"], ["something else"])
     assert not list(tmp_path.glob(".teacher-*"))  # atomic: no temporary file left
 

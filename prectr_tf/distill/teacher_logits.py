@@ -83,14 +83,14 @@ class TeacherLogits:
         """Logits of the given pairs, in their order.
 
         Raises:
-            KeyError: naming the first pair the teacher did not label.
+            ValueError: naming the first pair the teacher did not label.
         """
         index = pd.MultiIndex.from_arrays([self.query, self.title])
         rows = index.get_indexer(pd.MultiIndex.from_arrays(
             [np.asarray(queries, dtype=object), np.asarray(titles, dtype=object)]))
         if np.any(rows < 0):
             i = int(np.flatnonzero(rows < 0)[0])
-            raise KeyError(f"the teacher did not label the pair (query={queries[i]!r}, "
+            raise ValueError(f"the teacher did not label the pair (query={queries[i]!r}, "
                            f"title={titles[i]!r}) (and {int((rows < 0).sum()) - 1} more)")
         return self.logits[rows]
 
