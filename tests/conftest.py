@@ -35,3 +35,21 @@ def tiny_dataset(tmp_path_factory):
     build_dataset(sim.log, out, schema, BuildConfig(eval_fraction=0.25), progress=False)
     texts = sorted(set(sim.log["query"]) | set(sim.log["item_title"]))
     return out, learn_wordpiece_vocabulary(texts, vocabulary_size=300)
+
+
+@pytest.fixture
+def kill_after_epoch():
+    """A Keras callback class that simulates a killed run: it raises
+    `KeyboardInterrupt` at the end of the given 0-based epoch."""
+    import keras
+
+    class KillAfterEpoch(keras.callbacks.Callback):
+        def __init__(self, epoch):
+            super().__init__()
+            self.epoch = epoch
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == self.epoch:
+                raise KeyboardInterrupt("killed")
+
+    return KillAfterEpoch

@@ -28,16 +28,6 @@ def pairs_and_vocabulary():
     return pairs, learn_wordpiece_vocabulary(texts, vocabulary_size=300)
 
 
-class KillAfter(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("killed")
-
-
 def _accuracy(model, pairs):
     probs = relevance_probabilities(model, pairs["query"].to_numpy(), pairs["title"].to_numpy())
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -83,14 +73,15 @@ def test_sft_uses_labelled_pairs_only(pairs_and_vocabulary, tmp_path):
     assert meta["num_pairs"]["train"] + meta["num_pairs"]["validation"] == labelled
 
 
-def test_killed_distillation_resumes_where_it_stopped(pairs_and_vocabulary, tmp_path):
+def test_killed_distillation_resumes_where_it_stopped(pairs_and_vocabulary, tmp_path,
+                                                      kill_after_epoch):
     pairs, vocabulary = pairs_and_vocabulary
     teacher = judge_pairs(pairs, SimulatedJudge(confusion=IDENTITY))
     logits = teacher.lookup(pairs["query"].to_numpy(), pairs["title"].to_numpy())
     config = StudentConfig(batch_size=64, max_epochs=4, patience=4)
     with pytest.raises(KeyboardInterrupt):
         train_student(pairs, vocabulary, ENCODER, 4, tmp_path, config, teacher_logits=logits,
-                      verbose=0, callbacks=[KillAfter(1)])
+                      verbose=0, callbacks=[kill_after_epoch(1)])
     assert not (tmp_path / "student.weights.h5").exists()
     state = json.loads((tmp_path / "early_stopping" / "state.json").read_text())
     assert state["best_epoch"] in (0, 1)

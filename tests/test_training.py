@@ -24,24 +24,12 @@ def _config(name):
     return preset(name, embedding_dim=8, hidden_units=(16,), encoder=EncoderConfig(**SMALL_ENCODER))
 
 
-class StopAfter(keras.callbacks.Callback):
-    """Simulates a killed run: raises at the end of epoch `epoch`."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("killed")
-
-
-def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
+def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path, kill_after_epoch):
     data_dir, _ = tiny_dataset
     train = TrainConfig(batch_size=128, joint_epochs=3)
     with pytest.raises(KeyboardInterrupt):
         train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0,
-                     callbacks=[StopAfter(1)])
+                     callbacks=[kill_after_epoch(1)])
     assert (tmp_path / "backup" / STAGES[2]).exists()
     assert not (tmp_path / f"{STAGES[2]}.weights.h5").exists()
     model, history = train_staged(data_dir, _config("dnn"), train, tmp_path, verbose=0)
