@@ -1,1 +1,31 @@
-"""layers of PRECTR-V2 (DESIGN §4); filled in by the model issue."""
+"""The layers of PRECTR-V2 (DESIGN §4), one component per file.
+
+Imported lazily (`prectr_tf.layers.GlobalPreferenceAggregator` loads its
+module on first use), so that importing one layer module does not build all.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "BaseCTRTower": "ctr_tower",
+    "ConditionalClickFusion": "click_fusion",
+    "EventEncoder": "event_encoder",
+    "GlobalPreferenceAggregator": "global_preference",
+    "IdEmbedding": "id_embedding",
+    "NoiseHardNegative": "hard_negative",
+    "PairTokenizer": "text_preprocessing",
+    "PersonalRelevancePreference": "personal_preference",
+    "RelevanceHead": "relevance_head",
+    "RelevanceIncentive": "incentive",
+    "RelevanceTextEncoder": "text_encoder",
+    "TargetAttention": "target_attention",
+    "learn_wordpiece_vocabulary": "text_preprocessing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'prectr_tf.layers' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"prectr_tf.layers.{_EXPORTS[name]}"), name)
