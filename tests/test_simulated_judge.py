@@ -65,3 +65,19 @@ def test_bad_configuration_and_levels():
         SimulatedJudge(temperature=0)
     with pytest.raises(ValueError, match="index 1 is outside"):
         SimulatedJudge().logits(["a", "b"], ["x", "y"], [0, 4])
+
+
+def test_with_accuracy_errs_only_on_neighbouring_levels():
+    judge = SimulatedJudge.with_accuracy(0.7, temperature=1.0)
+    matrix = np.asarray(judge.confusion)
+    np.testing.assert_allclose(np.diag(matrix), 0.7)
+    np.testing.assert_allclose(matrix[0], [0.7, 0.3, 0, 0])
+    np.testing.assert_allclose(matrix[1], [0.15, 0.7, 0.15, 0])
+    assert judge.temperature == 1.0
+    queries, titles = _pairs(8000)
+    levels = np.arange(8000) % 4
+    judged = judge.judged_levels(queries, titles, levels)
+    assert abs((judged == levels).mean() - 0.7) < 0.02
+    assert np.abs(judged - levels).max() == 1
+    with pytest.raises(ValueError, match="accuracy"):
+        SimulatedJudge.with_accuracy(1.5)

@@ -84,6 +84,24 @@ class SimulatedJudge:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         object.__setattr__(self, "confusion", tuple(map(tuple, matrix.tolist())))
 
+    @classmethod
+    def with_accuracy(cls, accuracy, num_levels=4, **kwargs):
+        """A judge right with probability `accuracy` on every level, its
+        mistakes split evenly between the neighbouring levels (k ± 1).
+
+        Example:
+        >>> SimulatedJudge.with_accuracy(0.8, num_levels=3).confusion[0]
+        (0.8, 0.2, 0.0)
+        """
+        if not 0.0 <= accuracy <= 1.0:
+            raise ValueError(f"accuracy must be in [0, 1], got {accuracy}")
+        matrix = np.zeros((num_levels, num_levels))
+        for k in range(num_levels):
+            neighbours = [j for j in (k - 1, k + 1) if 0 <= j < num_levels]
+            matrix[k, k] = accuracy
+            matrix[k, neighbours] = (1.0 - accuracy) / len(neighbours)
+        return cls(confusion=tuple(map(tuple, matrix.round(12).tolist())), **kwargs)
+
     @property
     def num_levels(self):
         return len(self.confusion)
