@@ -108,8 +108,8 @@ def _train_config(args, seed):
     from prectr_tf.models.training import TrainConfig
 
     if args.quick:
-        return TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=1,
-                           steps_per_epoch=5, wordpiece_vocabulary_size=400, seed=seed)
+        return TrainConfig(batch_size=128, encoder_sft_epochs=1, encoder_min_steps_per_epoch=5,
+                           rsl_epochs=1, joint_epochs=1, steps_per_epoch=5, wordpiece_vocabulary_size=400, seed=seed)
     return TrainConfig(batch_size=args.batch_size, encoder_sft_epochs=args.sft_epochs,
                        rsl_epochs=args.rsl_epochs, joint_epochs=args.joint_epochs,
                        wordpiece_vocabulary_size=args.wordpiece_size, seed=seed)

@@ -18,8 +18,9 @@ SMALL = {"simulator": {"num_users": 40, "num_requests": 200, "num_items": 200,
                    "encoder": {"max_length": 16, "num_layers": 1, "hidden_dim": 16,
                                "num_heads": 2, "intermediate_dim": 32}},
          "train": {"batch_size": 128, "rsl_epochs": 1, "joint_epochs": 1,
+                   "encoder_min_steps_per_epoch": 5,
                    "wordpiece_vocabulary_size": 300},
-         "distill": {"batch_size": 128, "max_epochs": 2, "patience": 1}}
+         "distill": {"batch_size": 128, "max_epochs": 2, "patience": 1, "min_steps_per_epoch": 5}}
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,8 @@ def test_distilling_a_perfect_judge_learns_and_ends_on_its_best_epoch(pairs_and_
                                                                        tmp_path):
     pairs, vocabulary = pairs_and_vocabulary
     teacher = judge_pairs(pairs, SimulatedJudge(confusion=IDENTITY))
-    config = StudentConfig(batch_size=64, max_epochs=4, patience=4, learning_rate=3e-3)
+    config = StudentConfig(batch_size=64, max_epochs=4, patience=4, learning_rate=3e-3,
+                           min_steps_per_epoch=1)
     model, meta = distill_encoder(pairs, teacher, vocabulary, ENCODER, 4, tmp_path / "s", config,
                                   teacher_name="identity judge", verbose=0)
     losses = meta["history"]["loss"]
@@ -65,8 +66,17 @@ def test_distilling_a_perfect_judge_learns_and_ends_on_its_best_epoch(pairs_and_
 
 def test_sft_uses_labelled_pairs_only(pairs_and_vocabulary, tmp_path):
     pairs, vocabulary = pairs_and_vocabulary
+    class CountSteps(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            CountSteps.steps += 1
+
     _, meta = train_student(pairs, vocabulary, ENCODER, 4, tmp_path,
-                            StudentConfig(batch_size=64, max_epochs=1), verbose=0)
+                            StudentConfig(batch_size=64, max_epochs=1, min_steps_per_epoch=25),
+                            verbose=0, callbacks=[CountSteps()])
+    # the ~400 labelled pairs make 7 batches of 64; the epoch repeats them to 25 steps
+    assert CountSteps.steps == 25
     labelled = int((pairs["label"] >= 0).sum())
     assert meta["method"] == "sft"
     assert meta["num_pairs"]["labelled"] == labelled
@@ -78,7 +88,7 @@ def test_killed_distillation_resumes_where_it_stopped(pairs_and_vocabulary, tmp_
     pairs, vocabulary = pairs_and_vocabulary
     teacher = judge_pairs(pairs, SimulatedJudge(confusion=IDENTITY))
     logits = teacher.lookup(pairs["query"].to_numpy(), pairs["title"].to_numpy())
-    config = StudentConfig(batch_size=64, max_epochs=4, patience=4)
+    config = StudentConfig(batch_size=64, max_epochs=4, patience=4, min_steps_per_epoch=1)
     with pytest.raises(KeyboardInterrupt):
         train_student(pairs, vocabulary, ENCODER, 4, tmp_path, config, teacher_logits=logits,
                       verbose=0, callbacks=[kill_after_epoch(1)])

@@ -45,7 +45,8 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path, kill_aft
 
 def test_stage1_trains_only_the_relevance_head_and_presets_share_stage0(tiny_dataset, tmp_path):
     data_dir, _ = tiny_dataset
-    train = TrainConfig(batch_size=128, encoder_sft_epochs=2, encoder_patience=1, rsl_epochs=1,
+    train = TrainConfig(batch_size=128, encoder_sft_epochs=2, encoder_patience=1,
+                        encoder_min_steps_per_epoch=5, rsl_epochs=1,
                         joint_epochs=0, wordpiece_vocabulary_size=300)
     student_dir = pretrain_encoder(data_dir, _config("prectr_v1"), train, tmp_path, verbose=0)
     student, vocab, meta = load_student(student_dir)
@@ -75,8 +76,8 @@ def test_cached_and_uncached_frozen_encoder_agree(tiny_dataset, tmp_path):
     """v1 trained on the RelevanceCache predicts what the same model predicts
     from text (1e-5), and training on the cache follows the uncached run."""
     data_dir, _ = tiny_dataset
-    train = TrainConfig(batch_size=128, encoder_sft_epochs=1, rsl_epochs=1, joint_epochs=1,
-                        steps_per_epoch=3, wordpiece_vocabulary_size=300)
+    train = TrainConfig(batch_size=128, encoder_sft_epochs=1, encoder_min_steps_per_epoch=5,
+                        rsl_epochs=1, joint_epochs=1, steps_per_epoch=3, wordpiece_vocabulary_size=300)
     student_dir = pretrain_encoder(data_dir, _config("prectr_v1"), train, tmp_path, verbose=0)
     cached, _ = train_staged(data_dir, _config("prectr_v1"), train, tmp_path / "cached",
                              student_dir=student_dir, verbose=0)
@@ -100,7 +101,8 @@ def test_cli_train_then_evaluate(tiny_dataset, tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(json.dumps({
         "model": {"embedding_dim": 8, "hidden_units": [16], "encoder": SMALL_ENCODER},
-        "train": {"batch_size": 128, "encoder_sft_epochs": 1, "rsl_epochs": 1,
+        "train": {"batch_size": 128, "encoder_sft_epochs": 1, "encoder_min_steps_per_epoch": 5,
+                  "rsl_epochs": 1,
                   "joint_epochs": 1, "wordpiece_vocabulary_size": 300}}))
     out = tmp_path / "run"
     assert main(["train", "--data", str(data_dir), "--preset", "prectr_v1", "--out", str(out),

@@ -22,6 +22,7 @@ run resume at its last finished epoch. The result is a folder:
 
 import dataclasses
 import json
+import math
 import os
 
 import keras
@@ -52,6 +53,11 @@ class StudentConfig:
             (default 3).
         validation_fraction: share of the distinct queries held out for
             early stopping (default 0.1).
+        min_steps_per_epoch: an epoch — the interval between validations,
+            which `patience` counts — is at least this many steps (the
+            training pairs repeat); without it a few thousand labelled pairs
+            make epochs of a handful of steps, and patience runs out in the
+            plateau before the encoder starts to learn (default 100).
         seed: seeds the split, the shuffles and the initial weights.
     """
 
@@ -62,6 +68,7 @@ class StudentConfig:
     max_epochs: int = 30
     patience: int = 3
     validation_fraction: float = 0.1
+    min_steps_per_epoch: int = 100
     seed: int = 0
 
 
@@ -141,6 +148,9 @@ def train_student(pairs, vocabulary, encoder_config, num_levels, out_dir, config
     if not is_val.any():
         raise ValueError("early stopping needs at least two distinct queries")
     train_ds = _dataset(pairs[~is_val], targets[~is_val], config.batch_size, config.seed, True)
+    steps_per_epoch = None
+    if math.ceil((~is_val).sum() / config.batch_size) < config.min_steps_per_epoch:
+        train_ds, steps_per_epoch = train_ds.repeat(), config.min_steps_per_epoch
     val_ds = _dataset(pairs[is_val], targets[is_val], 4 * config.batch_size, config.seed, False)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=DistillationLoss(config.temperature, config.alpha,
@@ -149,7 +159,7 @@ def train_student(pairs, vocabulary, encoder_config, num_levels, out_dir, config
     stopping = ResumableEarlyStopping(os.path.join(out_dir, "early_stopping"),
                                       patience=config.patience)
     fit = model.fit(train_ds, validation_data=val_ds, epochs=config.max_epochs, verbose=verbose,
-                    shuffle=False,
+                    shuffle=False, steps_per_epoch=steps_per_epoch,
                     callbacks=[keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
                                keras.callbacks.TerminateOnNaN(), stopping, *callbacks])
     meta = {

@@ -61,6 +61,8 @@ class TrainConfig:
         encoder_patience: stage-0 epochs without a better validation loss
             before it stops.
         encoder_validation_fraction: share of the queries held out for it.
+        encoder_min_steps_per_epoch: the least steps between two stage-0
+            validations (`StudentConfig.min_steps_per_epoch`).
         rsl_epochs: stage 1 epochs.
         joint_epochs: stage 2 epochs.
         steps_per_epoch: cap on steps per epoch of stages 1 and 2 (None:
@@ -79,6 +81,7 @@ class TrainConfig:
     encoder_sft_epochs: int = 30
     encoder_patience: int = 3
     encoder_validation_fraction: float = 0.1
+    encoder_min_steps_per_epoch: int = 100
     rsl_epochs: int = 1
     joint_epochs: int = 2
     steps_per_epoch: int | None = None
@@ -144,6 +147,7 @@ def student_config(train_config):
                          max_epochs=train_config.encoder_sft_epochs,
                          patience=train_config.encoder_patience,
                          validation_fraction=train_config.encoder_validation_fraction,
+                         min_steps_per_epoch=train_config.encoder_min_steps_per_epoch,
                          seed=train_config.seed)
 
 
