@@ -6,7 +6,8 @@ pairs, tokenisation included, in batches of `--batch-size`:
 * student: `build_student` (3 layers, d=64, 32 tokens — the paper-sized
   encoder of DESIGN §4.1) with a WordPiece vocabulary learned on the pairs
   (`--wordpiece-size`), weights random (speed does not depend on them),
-  through `relevance_probabilities` (one `tf.function`);
+  through `relevance_probabilities` (tokenizer in one `tf.function`, encoder
+  and head XLA-compiled);
 * teacher: `MiniLMTeacher.predict_logits` (pretrained all-MiniLM-L6-v2,
   6 layers, d=384, `--teacher-max-length` tokens), torch on the CPU.
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from prectr_tf.data.simulator import SimulatorConfig, simulate
-from prectr_tf.distill import (ResumableEarlyStopping, SimulatedJudge, StudentConfig,
+from prectr_tf.distill import (ResumableEarlyStopping, SimulatedJudge, StudentConfig, build_student,
                                distill_encoder, judge_pairs, load_student,
                                relevance_probabilities, teacher_pairs, train_student)
 from prectr_tf.layers.text_preprocessing import learn_wordpiece_vocabulary
@@ -129,3 +129,18 @@ def test_resumable_early_stopping_state(tmp_path):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(KeyError, match="val_loss"):
         resumed.on_epoch_end(4, {"loss": 1.0})
+
+
+@pytest.mark.parametrize("batch_size", [7, 64, 4096])
+def test_relevance_probabilities_match_the_model_for_any_batching(pairs_and_vocabulary,
+                                                                  batch_size):
+    pairs, vocabulary = pairs_and_vocabulary
+    keras.utils.set_random_seed(3)
+    model = build_student(vocabulary, ENCODER, 4)
+    q, t = pairs["query"].to_numpy()[:45], pairs["title"].to_numpy()[:45]
+    direct = keras.ops.convert_to_numpy(keras.ops.softmax(
+        model({"query": np.asarray(q, str), "item_title": np.asarray(t, str)}, training=False)))
+    # the padded last batch and the XLA-compiled scorer change nothing
+    np.testing.assert_allclose(relevance_probabilities(model, q, t, batch_size=batch_size),
+                               direct, atol=1e-5)
+    assert relevance_probabilities(model, q[:0], t[:0]).shape == (0, 4)

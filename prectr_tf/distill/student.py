@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -212,12 +213,43 @@ def load_student(out_dir, encoder_config=None):
     return model, vocabulary, meta
 
 
-def relevance_probabilities(model, queries, titles, batch_size=4096):
-    """softmax of a student's logits over `[N]` pairs, float64 `[N, K]`."""
-    @tf.function(reduce_retracing=True)
-    def predict(q, t):
-        return tf.nn.softmax(model({"query": q, "item_title": t}, training=False))
+# One compiled (tokenize, score) pair per student: a `tf.function` built per
+# call would retrace on every call, which cost half the inference speed.
+_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
 
-    parts = [predict(tf.constant(queries[i:i + batch_size]), tf.constant(titles[i:i + batch_size]))
-             for i in range(0, len(queries), batch_size)]
-    return np.concatenate([p.numpy() for p in parts]).astype(np.float64)
+
+def _predict_functions(model):
+    if model not in _PREDICT_FUNCTIONS:
+        tokenize = tf.function(lambda q, t: model.tokenizer(q, t))
+        # tf.text ops do not compile; the encoder and head do (XLA: ~1.2x on CPU).
+        score = tf.function(lambda tokens: tf.nn.softmax(
+            model.head(model.encoder(tokens, training=False))), jit_compile=True)
+        _PREDICT_FUNCTIONS[model] = tokenize, score
+    return _PREDICT_FUNCTIONS[model]
+
+
+def relevance_probabilities(model, queries, titles, batch_size=4096):
+    """softmax of a student's logits over `[N]` pairs, float64 `[N, K]`.
+
+    Args:
+        model: a student (`build_student`, `train_student`, `load_student`).
+        queries: `[N]` query strings.
+        titles: `[N]` item titles.
+        batch_size: int, pairs per call (default 4096). The last batch is
+            padded (to a power of two when all pairs fit in one), so XLA
+            compiles only a few shapes.
+    """
+    tokenize, score = _predict_functions(model)
+    queries, titles = np.asarray(queries, dtype=object), np.asarray(titles, dtype=object)
+    batch_size = min(batch_size, 1 << max(len(queries) - 1, 0).bit_length())
+    parts = []
+    for start in range(0, len(queries), batch_size):
+        q, t = queries[start:start + batch_size], titles[start:start + batch_size]
+        n = len(q)
+        if n < batch_size:
+            q, t = np.resize(q, batch_size), np.resize(t, batch_size)
+        probs = score(tokenize(tf.constant(q.astype(str)), tf.constant(t.astype(str))))
+        parts.append(probs.numpy()[:n])
+    if not parts:
+        return np.zeros((0, model.head.num_levels), np.float64)
+    return np.concatenate(parts).astype(np.float64)
