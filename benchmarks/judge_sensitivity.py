@@ -46,10 +46,10 @@ def run_seed(seed, args, work):
     from prectr_tf.data.validation import validate_log
     from prectr_tf.distill import SimulatedJudge, distill_encoder, judge_pairs, simulation_pairs
     from prectr_tf.evaluation.full_space import full_space_examples
+    from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.models.config import preset
     from prectr_tf.models.training import (TrainConfig, pretrain_encoder, student_config,
                                            wordpiece_vocabulary)
-    from quality import student_diagnostics
 
     config = SimulatorConfig(seed=seed, num_users=args.requests // 5, num_requests=args.requests)
     sim = simulate(config)

@@ -124,6 +124,7 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.data.simulator import SimulatorConfig, simulate
     from prectr_tf.data.validation import validate_log
     from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
+    from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.evaluation.soft_metrics import full_space_metrics
     from prectr_tf.models.config import preset
     from prectr_tf.models.training import evaluate, train_staged
@@ -248,20 +249,6 @@ def stage0_student(args, sim, data_dir, models_dir, train_config):
                     config.num_relevance_levels, out, student_config(train_config),
                     teacher_name="simulated judge (default confusion)", verbose=0)
     return out
-
-
-def student_diagnostics(student_dir, space):
-    """The stage-0 student's own relevance head on the full candidate space,
-    and how it trained."""
-    from prectr_tf.distill.student import load_student, relevance_probabilities  # noqa: PLC0415
-    from prectr_tf.evaluation.relevance import relevance_diagnostics  # noqa: PLC0415
-
-    model, _, meta = load_student(student_dir)
-    probs = relevance_probabilities(model, space.features["query"], space.features["item_title"])
-    return {**relevance_diagnostics(space.table, probs),
-            "method": meta["method"], "best_epoch": meta["best_epoch"],
-            "epochs_run": len(meta["history"].get("loss", [])),
-            "num_pairs": meta["num_pairs"]}
 
 
 def parse_variant(text):

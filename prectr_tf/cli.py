@@ -268,19 +268,14 @@ def cmd_demo(args):
 def _print_student_full_space(sim, data_dir, student_dir):
     """The distilled student's relevance head on the eval requests' full
     candidate space; returns the space for reuse."""
-    from prectr_tf.distill import load_student, relevance_probabilities  # noqa: PLC0415
     from prectr_tf.evaluation.full_space import full_space_examples  # noqa: PLC0415
-    from prectr_tf.evaluation.relevance import relevance_diagnostics  # noqa: PLC0415
+    from prectr_tf.evaluation.relevance import student_diagnostics  # noqa: PLC0415
 
     space = full_space_examples(sim, data_dir)
-    student, _, _ = load_student(student_dir)
-    probs = relevance_probabilities(student, space.features["query"],
-                                    space.features["item_title"])
-    d = relevance_diagnostics(space.table, probs)
-    majority = float((space.table["relevance"] == space.table["relevance"].mode()[0]).mean())
+    d = student_diagnostics(student_dir, space)
     print(f"  on the eval requests' {len(space):,} candidates: accuracy "
-          f"{d['relevance_accuracy']:.3f} (majority level {majority:.3f}), level-0 recall "
-          f"{d['level0_recall']:.3f}, NDCG@10 by expected level "
+          f"{d['relevance_accuracy']:.3f} (majority level {d['majority_accuracy']:.3f}), "
+          f"level-0 recall {d['level0_recall']:.3f}, NDCG@10 by expected level "
           f"{d['ndcg_at_10_expected_level']:.3f}", flush=True)
     return space
 

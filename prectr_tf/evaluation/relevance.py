@@ -45,3 +45,29 @@ def relevance_diagnostics(table, relevance_probs, k=10):
         "ndcg_at_10_expected_level": float(np.nanmean(ndcg_per_list(
             table["request_id"].to_numpy(), table["click_prob"].to_numpy(), expected, k=k)[1])),
     }
+
+
+def student_diagnostics(student_dir, space):
+    """A stage-0 student's own relevance head on a full candidate space, and
+    how it trained.
+
+    Args:
+        student_dir: a student folder (`prectr distill`, `pretrain_encoder`).
+        space: `prectr_tf.evaluation.full_space.full_space_examples` output.
+
+    Returns:
+        dict: `relevance_diagnostics` of the student's head, plus
+        `majority_accuracy` (always answering the space's commonest level),
+        and from the folder's meta `method`, `best_epoch` (0-based),
+        `epochs_run` and `num_pairs`.
+    """
+    from prectr_tf.distill.student import load_student, relevance_probabilities  # noqa: PLC0415
+
+    model, _, meta = load_student(student_dir)
+    probs = relevance_probabilities(model, space.features["query"], space.features["item_title"])
+    levels = space.table["relevance"].to_numpy()
+    return {**relevance_diagnostics(space.table, probs),
+            "majority_accuracy": float(np.bincount(levels).max() / len(levels)),
+            "method": meta["method"], "best_epoch": meta["best_epoch"],
+            "epochs_run": len(meta["history"].get("loss", [])),
+            "num_pairs": meta["num_pairs"]}
