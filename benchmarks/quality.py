@@ -12,8 +12,12 @@ For each seed s (the simulator seed and the training seed are both s):
 2. build it (`DataSchema` defaults: L_u = L_g = 20; time split, the latest
    `--eval-fraction` (default 0.2) of requests held out: 0.2 rather than the
    build's 0.1 so that the cold-start eval slice has ~40 requests, not ~20);
-3. learn the WordPiece vocabulary and run stage 0 (encoder SFT on the
-   relevance labels) **once**, shared by every text preset (`pretrain_encoder`);
+3. learn the WordPiece vocabulary and run stage 0 **once**, shared by every
+   text preset: SFT on the relevance labels trained to convergence (early
+   stopping on held-out queries, `--sft-epochs` a cap; `pretrain_encoder`), or
+   with `--encoder-init distilled` the student distilled from the simulated
+   judge (`SimulatedJudge()`, the MiniLM-measured default confusion) on every
+   (query, title) pair of the train requests, shown or not;
 4. train each preset with `train_staged` (stage 1 RSL, stage 2 joint; `dnn`:
    stage 2 only) — `dnn`, `prectr_v1`, `prectr_v2`, `v2_no_cross`,
    `v2_no_debias`, `v2_frozen_encoder`;
@@ -24,15 +28,15 @@ For each seed s (the simulator seed and the training seed are both s):
    probabilities: expected AUC, GAUC user/query, NDCG@10 with gain = true
    click probability and with gain = 2^level − 1, per activity bucket).
 
-Why 30,000 impressions: six presets — three fine-tune a 3-layer transformer,
-three run the debias twin pass — train on 2 CPU cores in about 22 minutes per
-seed alone (stage 0 ~70 s, `dnn` ~20 s, v1 ~2.5 min, each fine-tuned or
-debiased preset ~4.5 min with its evaluation), so five seeds take close to two
-hours; split them over processes or machines with `--first-seed`/`--seeds`
-and join the files with `--report`. At this size the train split has ~24,000
-impressions (~7,000 relevance-labelled) and the eval split ~600 requests x 100
-candidates; stage 0 gets 3 epochs over the labelled rows (it is shared, so it
-is cheap per preset).
+Why 30,000 impressions by default: six presets — three fine-tune a 3-layer
+transformer, three run the debias twin pass — train slowly on 2 CPU cores
+(each seed prints its stage times, and `--out` keeps them); split seeds over
+processes or machines with `--first-seed`/`--seeds` and join the files with
+`--report`. At this size the train split has ~24,000 impressions (~7,000
+relevance-labelled) and the eval split ~600 requests x 100 candidates. Stage 0
+is shared, so it is paid once per seed; distilled, it trains on ~10x more pairs
+(every candidate of the train requests), which dominates a seed at 100,000
+impressions (`--requests 10000`: ~40 minutes of ~50).
 
 Prints the machine, versions, sizes and seeds; a table of mean ± std (sample
 std over seeds, ddof = 1) per preset for (a) and (b); the full-space metrics
