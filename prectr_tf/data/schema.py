@@ -40,6 +40,9 @@ class Field:
         min_value: inclusive lower bound for numbers (None: unbounded).
         max_value: inclusive upper bound for numbers (None: unbounded).
         vector: True for the fixed-width `item_features` vector.
+        serving: what a ranking request carries it as: `"request"` (once per
+            request), `"candidate"` (once per candidate), or `None` (log
+            bookkeeping the model never reads).
     """
 
     name: str
@@ -51,6 +54,7 @@ class Field:
     min_value: int | None = None
     max_value: int | None = None
     vector: bool = False
+    serving: str | None = None
 
 
 # The impression log. `relevance`'s upper bound depends on K and is filled in
@@ -61,14 +65,15 @@ LOG_FIELDS = (
           "one logged search request (one user, one query, one result page)",
           non_empty=True),
     Field("user_id", STRING, "user (may be unseen at serving: cold start)",
-          non_empty=True),
-    Field("query", STRING, "raw query text", non_empty=True),
-    Field("item_id", STRING, "item shown", non_empty=True),
-    Field("item_title", STRING, "item title text (may be empty when a dataset has none)"),
-    Field("item_category", STRING, "item category (may be empty)"),
+          non_empty=True, serving="request"),
+    Field("query", STRING, "raw query text", non_empty=True, serving="request"),
+    Field("item_id", STRING, "item shown", non_empty=True, serving="candidate"),
+    Field("item_title", STRING, "item title text (may be empty when a dataset has none)",
+          serving="candidate"),
+    Field("item_category", STRING, "item category (may be empty)", serving="candidate"),
     Field("item_features", FLOAT32,
           "optional dense item features (price, popularity, ...), width num_item_features",
-          required=False, vector=True),
+          required=False, vector=True, serving="candidate"),
     Field("position", INT64, "0-based rank at which the item was shown", min_value=0),
     Field("timestamp", INT64, "event time; orders the log, histories never look past it"),
     Field("click", INT64, "1 clicked, 0 shown and not clicked; empty: unknown",
@@ -175,6 +180,23 @@ class DataSchema:
                 out.append((self.list_feature_name(list_name, f.name), f.dtype, (length,)))
             out.append((self.list_length_name(list_name), INT64, ()))
         return tuple(out)
+
+    def request_features(self):
+        """What a ranking request sends once (DESIGN §6), as
+        `(name, dtype, shape)`: the user, the query text, the user's
+        activity and history. `query_id` and the query context are derived
+        by the server (the context from the export's table)."""
+        out = [(f.name, f.dtype, ()) for f in self.log_fields() if f.serving == "request"]
+        out.append(("user_event_count", INT64, ()))
+        out += [(name, dtype, shape) for name, dtype, shape in self.example_features()
+                if name.startswith("user_history_")]
+        return tuple(out)
+
+    def candidate_features(self):
+        """What a ranking request sends per candidate, as `(name, dtype,
+        shape)` with the per-candidate shape (`item_features`: `(F,)`)."""
+        return tuple((f.name, f.dtype, (self.num_item_features,) if f.vector else ())
+                     for f in self.log_fields() if f.serving == "candidate")
 
     def label_names(self):
         return LABELS

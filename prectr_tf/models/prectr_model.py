@@ -70,8 +70,9 @@ class PRECTRModel(keras.Model):
 
     Call arguments:
         features: the dict of `prectr_tf.data.pipeline.make_dataset`; with
-            a frozen encoder, an optional `relevance_representation` `[B, d]`
-            (`RelevanceCache.attach`) replaces tokenizer and encoder.
+            a frozen encoder, or at inference, an optional
+            `relevance_representation` `[B, d]` (`RelevanceCache.attach`,
+            the split serving path) replaces tokenizer and encoder.
         training: Python bool.
 
     Returns:
@@ -152,8 +153,10 @@ class PRECTRModel(keras.Model):
             log_p_click = ops.log_sigmoid(b[:, 0])
             return {"score": ops.exp(log_p_click), "log_p_click": log_p_click,
                     "log_p_no_click": ops.log_sigmoid(-b[:, 0]), "click_logits": b}
-        if CACHED_R in features and self.encoder.mode == "frozen":
-            r = ops.convert_to_tensor(features[CACHED_R])  # RelevanceCache: same r, no encoder
+        if CACHED_R in features and (self.encoder.mode == "frozen" or not training):
+            # A given r (RelevanceCache, or the split serving path) replaces
+            # tokenizer and encoder wherever the encoder is not being trained.
+            r = ops.convert_to_tensor(features[CACHED_R])
         else:
             r = self.encoder(self.tokenizer(features["query"], features["item_title"]),
                              training=training)

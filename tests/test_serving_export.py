@@ -1,0 +1,211 @@
+"""The SavedModel export: versioned and atomic, the `rank` signature, parity
+with in-process `model.predict` after loading in a fresh process (with
+`tf.saved_model.load` and with `saved_model_cli run`), exact = split, and
+nothing training-only inside."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from prectr_tf.data.pipeline import make_dataset, read_split_columns
+from prectr_tf.data.schema import EVENT_FIELDS
+from prectr_tf.evaluation.full_space import request_contexts
+from prectr_tf.models.config import EncoderConfig, preset
+from prectr_tf.models.prectr_model import PRECTRModel
+from prectr_tf.serving.export import export_model, versions
+from prectr_tf.serving.signature import OUTPUTS
+
+ENCODER = EncoderConfig(max_length=32, num_layers=2, hidden_dim=16, num_heads=2,
+                        intermediate_dim=32, num_split_layers=1)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_dataset, tmp_path_factory):
+    data_dir, vocabulary = tiny_dataset
+    keras.utils.set_random_seed(0)
+    model = PRECTRModel.from_dataset(data_dir, preset("prectr_v2", encoder=ENCODER),
+                                     wordpiece_vocabulary=vocabulary)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(make_dataset(data_dir, "train", batch_size=64, seed=0), epochs=1, verbose=0)
+    base = tmp_path_factory.mktemp("exports") / "prectr_v2"
+    exact = export_model(model, base, data_dir, mode="exact")
+    split = export_model(model, base, data_dir, mode="split")
+    return model, data_dir, base, exact, split
+
+
+def _events(data_dir):
+    names = ["user_id", "item_title", "item_features", *[f.name for f in EVENT_FIELDS]]
+    parts = [pd.DataFrame({k: list(v) if v.ndim > 1 else v
+                           for k, v in read_split_columns(data_dir, s, names).items()})
+             for s in ("train", "eval")]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _requests(data_dir, events, num_requests=12, seed=0):
+    """Eval requests with candidates: known items (some with their fields
+    left out), one unknown item with a title, different counts (padded)."""
+    rng = np.random.default_rng(seed)
+    contexts = request_contexts(data_dir, "eval")
+    pick = rng.choice(len(contexts["request_id"]), num_requests, replace=False)
+    known = events["item_id"].unique()
+    counts = rng.integers(1, 9, num_requests)
+    width = int(counts.max())
+    out = {name: contexts[name][pick] for name in
+           ("user_id", "query", "user_event_count", "user_history_length",
+            *[f"user_history_{f.name}" for f in EVENT_FIELDS])}
+    out["item_id"] = np.full((num_requests, width), b"", object)
+    out["item_title"] = np.full((num_requests, width), b"", object)
+    out["item_category"] = np.full((num_requests, width), b"", object)
+    out["item_features"] = np.full((num_requests, width, 2), np.nan, np.float32)
+    for r, n in enumerate(counts):
+        items = rng.choice(known, n, replace=False)
+        out["item_id"][r, :n] = [i.encode() for i in items]
+        out["item_id"][r, n - 1] = f"new-item-{r}".encode()
+        out["item_title"][r, n - 1] = "cordless drill with two batteries".encode()
+        out["item_features"][r, n - 1] = [0.5, -1.0]
+    out["num_candidates"] = counts.astype(np.int64)
+    return out
+
+
+def _reference_features(request, events, schema):
+    """The feature rows of every real candidate, assembled in numpy from the
+    dataset's events (independently of the serving graph)."""
+    by_time = events.sort_values("timestamp", kind="stable")
+    latest = by_time.groupby("item_id").last()
+    rows = {}
+    length = schema.context_length
+    for r in range(len(request["num_candidates"])):
+        user = request["user_id"][r].decode()
+        qid = int(request["query_id"][r])
+        ctx = by_time[(by_time["query_id"] == qid) & (by_time["user_id"] != user)].tail(length)
+        for c in range(request["num_candidates"][r]):
+            item = request["item_id"][r, c].decode()
+            row = {name: request[name][r] for name in
+                   ("user_id", "query", "query_id", "user_event_count", "user_history_length",
+                    *[f"user_history_{f.name}" for f in EVENT_FIELDS])}
+            if item in latest.index:
+                info = latest.loc[item]
+                title, category = info["item_title"], info["item_category"]
+                features = np.asarray(info["item_features"], np.float32)
+            else:
+                title = request["item_title"][r, c].decode()
+                category = request["item_category"][r, c].decode()
+                features = np.nan_to_num(request["item_features"][r, c])
+            row.update(item_id=item.encode(), item_title=title.encode(),
+                       item_category=category.encode(), item_features=features)
+            for f in EVENT_FIELDS:
+                pad = schema.padding_value(f.dtype)
+                values = list(ctx[f.name]) + [pad] * (length - len(ctx))
+                if f.dtype == "string":
+                    values = [v.encode() if isinstance(v, str) else v for v in values]
+                row[f"query_context_{f.name}"] = np.array(values, dtype=object
+                                                          if f.dtype == "string" else np.int64)
+            row["query_context_length"] = len(ctx)
+            for k, v in row.items():
+                rows.setdefault(k, []).append(v)
+    return {k: np.stack(v) if isinstance(v[0], np.ndarray)
+            else np.array(v, dtype=object if isinstance(v[0], bytes) else None)
+            for k, v in rows.items()}
+
+
+def _fresh_process(script, *args):
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+LOAD_AND_RANK = """
+import sys, numpy as np, tensorflow as tf
+import tensorflow_text  # the export tokenises with TF Text ops
+request = dict(np.load(sys.argv[2], allow_pickle=True))
+rank = tf.saved_model.load(sys.argv[1]).signatures["rank"]
+out = rank(**{k: tf.constant(v) for k, v in request.items()})
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+"""
+
+
+def test_versions_are_numbered_and_a_used_one_is_refused(exported, tiny_dataset):
+    model, data_dir, base, exact, split = exported
+    assert versions(base) == [1, 2] and exact.endswith("1") and split.endswith("2")
+    assert not [n for n in os.listdir(base) if n.startswith(".")]  # no staging left
+    with pytest.raises(FileExistsError, match="not empty"):
+        export_model(model, base, data_dir, version=2)
+    # A failure after staging leaves nothing behind: no version, no staging.
+    with pytest.raises(FileNotFoundError):
+        export_model(model, base, os.path.join(data_dir, "missing"))
+    assert sorted(os.listdir(base)) == ["1", "2"]
+    with pytest.raises(ValueError, match="split encoder"):
+        joint = PRECTRModel.from_dataset(data_dir, preset("prectr_v2"),
+                                         wordpiece_vocabulary=tiny_dataset[1])
+        joint.build()
+        export_model(joint, base, data_dir, mode="split")
+    assert sorted(os.listdir(base)) == ["1", "2"]
+
+
+def test_fresh_process_scores_equal_model_predict(exported, tmp_path):
+    model, data_dir, _, exact, split = exported
+    events = _events(data_dir)
+    request = _requests(data_dir, events)
+    np.savez(tmp_path / "request.npz", **request)
+    contexts = request_contexts(data_dir, "eval")
+    by_user_query = {(u, q): i for i, (u, q) in enumerate(zip(contexts["user_id"],
+                                                              contexts["query"]))}
+    request_ids = [by_user_query[(u, q)] for u, q in zip(request["user_id"], request["query"])]
+    reference = _reference_features({**request, "query_id": contexts["query_id"][request_ids]},
+                                    events, model.schema)
+    expected = model.predict(tf.data.Dataset.from_tensor_slices(reference).batch(256), verbose=0)
+    valid = np.arange(request["item_id"].shape[1])[None, :] < request["num_candidates"][:, None]
+    for path in (exact, split):
+        out = tmp_path / f"out-{os.path.basename(path)}.npz"
+        _fresh_process(LOAD_AND_RANK, path, tmp_path / "request.npz", out)
+        got = dict(np.load(out))
+        assert set(got) == set(OUTPUTS)
+        for name in OUTPUTS:
+            np.testing.assert_allclose(got[name][valid], expected[name], atol=1e-5,
+                                       err_msg=f"{path}: {name}")
+        assert np.all(got["score"][~valid] == 0)
+
+
+def test_saved_model_cli_shows_and_runs_the_signature(exported, tmp_path):
+    _, data_dir, _, exact, split = exported
+    request = _requests(data_dir, _events(data_dir), num_requests=3, seed=1)
+    np.savez(tmp_path / "request.npz", **request)
+    cli = [sys.executable, "-m", "prectr_tf.serving.saved_model_cli"]
+    shown = subprocess.run([*cli, "show", "--dir", split, "--all"], capture_output=True,
+                           text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for name in ("signature_def['rank']", "signature_def['serving_default']",
+                 "inputs['num_candidates']", "outputs['click_given_relevance']"):
+        assert name in shown.stdout
+    inputs = ";".join(f"{k}={tmp_path / 'request.npz'}[{k}]" for k in request)
+    ran = subprocess.run([*cli, "run", "--dir", split, "--tag_set", "serve", "--signature_def",
+                          "rank", "--inputs", inputs, "--outdir", str(tmp_path / "cli")],
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    _fresh_process(LOAD_AND_RANK, exact, tmp_path / "request.npz", tmp_path / "loaded.npz")
+    loaded = np.load(tmp_path / "loaded.npz")
+    for name in OUTPUTS:
+        np.testing.assert_allclose(np.load(tmp_path / "cli" / f"{name}.npy"), loaded[name],
+                                   atol=1e-5)
+
+
+def test_no_training_only_state_in_the_export(exported):
+    model, _, _, exact, split = exported
+    for path in (exact, split):
+        loaded = tf.saved_model.load(path)
+        names = [v.name.lower() for v in loaded.variables]
+        for word in ("adam", "optimizer", "iteration", "momentum", "velocity", "auc",
+                     "total", "count", "hard_negative", "loss"):
+            assert not [n for n in names if word in n], (word, names)
+        graph = loaded.signatures["rank"].graph.as_graph_def()
+        ops = {node.op for f in graph.library.function for node in f.node_def}
+        ops |= {node.op for node in graph.node}
+        assert not {op for op in ops if "Random" in op}, "noise (twins, Gumbel, dropout)"
