@@ -209,3 +209,69 @@ def test_no_training_only_state_in_the_export(exported):
         ops = {node.op for f in graph.library.function for node in f.node_def}
         ops |= {node.op for node in graph.node}
         assert not {op for op in ops if "Random" in op}, "noise (twins, Gumbel, dropout)"
+
+
+def _request(schema, items, titles=None, features=None, user="someone-new", query="drill",
+             num_candidates=None):
+    """One request of an (unseen, by default) user with an empty history."""
+    n, length = len(items), schema.history_length
+    req = {"user_id": [user], "query": [query], "user_event_count": [0],
+           "user_history_length": [0], "num_candidates": [len(items) if num_candidates is None
+                                                          else num_candidates]}
+    for f in EVENT_FIELDS:
+        req[f"user_history_{f.name}"] = np.full((1, length), schema.padding_value(f.dtype),
+                                                object if f.dtype == "string" else np.int64)
+    req["item_id"] = np.array([items], dtype=object).reshape(1, n)
+    req["item_title"] = np.array([titles or [""] * n], dtype=object).reshape(1, n)
+    req["item_category"] = np.full((1, n), "", object)
+    req["item_features"] = (np.full((1, n, 2), np.nan, np.float32) if features is None
+                            else np.asarray(features, np.float32).reshape(1, n, 2))
+    ints = ("user_event_count", "user_history_length", "num_candidates")
+    return {k: tf.constant(v, tf.int64 if k in ints else None) for k, v in req.items()}
+
+
+def test_bad_requests_have_defined_behaviour(exported):
+    model, data_dir, base, _, split = exported
+    schema = model.schema
+    rank = tf.saved_model.load(split).signatures["rank"]
+    catalogue = _events(data_dir).sort_values("timestamp", kind="stable").groupby("item_id").last()
+    known = list(catalogue.index[:3])
+
+    def scores(**kwargs):
+        return rank(**_request(schema, **kwargs))["score"].numpy()
+
+    assert rank(**_request(schema, []))["score"].shape == (1, 0)  # zero candidates
+    baseline = scores(items=known)
+    assert baseline.shape == (1, 3) and np.all((baseline > 0) & (baseline < 1))
+    # Unknown user, unknown / empty / very long / non-ASCII query: scored.
+    for query in ("a query nobody typed", "", "drill " * 500, "perceuse sans fil 電動ドリル"):
+        s = scores(items=known, query=query)
+        assert np.all(np.isfinite(s) & (s > 0) & (s < 1)), query
+    # An unknown item is scored from the title the request sends ...
+    titled = scores(items=["never-seen"], titles=["cordless drill"])
+    assert np.isfinite(titled).all() and not np.allclose(
+        titled, scores(items=["never-seen"], titles=["oak dining table"]))
+    # ... NaN features mean "the catalogue's" for a known item, 0 for an unknown one.
+    explicit = np.stack(catalogue.loc[known, "item_features"].to_numpy())
+    np.testing.assert_allclose(scores(items=known, features=explicit), baseline, atol=1e-6)
+    np.testing.assert_allclose(scores(items=["never-seen"], titles=["cordless drill"],
+                                      features=np.zeros((1, 2))), titled, atol=1e-6)
+    # Missing optional fields = sending the catalogue's values.
+    titles = list(catalogue.loc[known, "item_title"])
+    np.testing.assert_allclose(scores(items=known, titles=titles), baseline, atol=1e-5)
+    # Errors from the signature, not a crash: counts, dtypes, shapes.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_candidates exceeds"):
+        scores(items=known, num_candidates=4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_candidates must be >= 0"):
+        scores(items=known, num_candidates=-1)
+    bad = _request(schema, known)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
+        rank(**{**bad, "user_id": tf.constant([7], tf.int64)})
+    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+        rank(**{**bad, "user_history_item_id": tf.constant([[""] * (schema.history_length + 1)])})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one row per request"):
+        rank(**{**bad, "query": tf.constant(["drill", "saw"])})
+    small = tf.saved_model.load(export_model(model, base, data_dir, mode="split",
+                                             max_candidates=2)).signatures["rank"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2 candidates"):
+        small(**_request(schema, known))
