@@ -37,6 +37,35 @@ def tiny_dataset(tmp_path_factory):
     return out, learn_wordpiece_vocabulary(texts, vocabulary_size=300)
 
 
+SPLIT_ENCODER = dict(max_length=32, num_layers=2, hidden_dim=16, num_heads=2,
+                     intermediate_dim=32, num_split_layers=1)
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_dataset, tmp_path_factory):
+    """A briefly trained split-encoder `prectr_v2` on `tiny_dataset`, exported
+    twice: `(model, data_dir, base_dir, exact_path, split_path)`."""
+    import keras
+
+    from prectr_tf.data.pipeline import make_dataset
+    from prectr_tf.models.config import EncoderConfig, preset
+    from prectr_tf.models.prectr_model import PRECTRModel
+    from prectr_tf.serving.export import export_model
+
+    data_dir, vocabulary = tiny_dataset
+    encoder = EncoderConfig(**SPLIT_ENCODER)
+    keras.utils.set_random_seed(0)
+    model = PRECTRModel.from_dataset(data_dir, preset("prectr_v2", encoder=encoder),
+                                     wordpiece_vocabulary=vocabulary)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(make_dataset(data_dir, "train", batch_size=64, seed=0), epochs=1, verbose=0)
+    base = tmp_path_factory.mktemp("exports") / "prectr_v2"
+    exact = export_model(model, base, data_dir, mode="exact")
+    split = export_model(model, base, data_dir, mode="split")
+    return model, data_dir, base, exact, split
+
+
 @pytest.fixture
 def kill_after_epoch():
     """A Keras callback class that simulates a killed run: it raises

@@ -7,38 +7,18 @@ import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
-from prectr_tf.data.pipeline import make_dataset, read_split_columns
+from prectr_tf.data.pipeline import read_split_columns
 from prectr_tf.data.schema import EVENT_FIELDS
 from prectr_tf.evaluation.full_space import request_contexts
-from prectr_tf.models.config import EncoderConfig, preset
+from prectr_tf.models.config import preset
 from prectr_tf.models.prectr_model import PRECTRModel
 from prectr_tf.serving.export import export_model, versions
 from prectr_tf.serving.signature import OUTPUTS
-
-ENCODER = EncoderConfig(max_length=32, num_layers=2, hidden_dim=16, num_heads=2,
-                        intermediate_dim=32, num_split_layers=1)
-
-
-@pytest.fixture(scope="module")
-def exported(tiny_dataset, tmp_path_factory):
-    data_dir, vocabulary = tiny_dataset
-    keras.utils.set_random_seed(0)
-    model = PRECTRModel.from_dataset(data_dir, preset("prectr_v2", encoder=ENCODER),
-                                     wordpiece_vocabulary=vocabulary)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    model.fit(make_dataset(data_dir, "train", batch_size=64, seed=0), epochs=1, verbose=0)
-    base = tmp_path_factory.mktemp("exports") / "prectr_v2"
-    exact = export_model(model, base, data_dir, mode="exact")
-    split = export_model(model, base, data_dir, mode="split")
-    return model, data_dir, base, exact, split
-
 
 def _events(data_dir):
     names = ["user_id", "item_title", "item_features", *[f.name for f in EVENT_FIELDS]]
@@ -271,7 +251,7 @@ def test_bad_requests_have_defined_behaviour(exported):
         rank(**{**bad, "user_history_item_id": tf.constant([[""] * (schema.history_length + 1)])})
     with pytest.raises(tf.errors.InvalidArgumentError, match="one row per request"):
         rank(**{**bad, "query": tf.constant(["drill", "saw"])})
-    small = tf.saved_model.load(export_model(model, base, data_dir, mode="split",
-                                             max_candidates=2)).signatures["rank"]
+    small = export_model(model, base.parent / "small", data_dir, mode="split", max_candidates=2)
+    small = tf.saved_model.load(small).signatures["rank"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2 candidates"):
         small(**_request(schema, known))
