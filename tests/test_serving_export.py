@@ -3,6 +3,7 @@ with in-process `model.predict` after loading in a fresh process (with
 `tf.saved_model.load` and with `saved_model_cli run`), exact = split, and
 nothing training-only inside."""
 
+import json
 import os
 import subprocess
 import sys
@@ -255,3 +256,24 @@ def test_bad_requests_have_defined_behaviour(exported):
     small = tf.saved_model.load(small).signatures["rank"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2 candidates"):
         small(**_request(schema, known))
+
+
+def test_warmup_records_read_back_and_run(exported):
+    from prectr_tf.serving.export import EXPORT_INFO
+    from prectr_tf.serving.warmup import read_warmup
+
+    pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    model, data_dir, base, exact, split = exported
+    for path in (exact, split):
+        requests = read_warmup(path)
+        with open(os.path.join(path, EXPORT_INFO)) as fh:
+            assert len(requests) == json.load(fh)["warmup_requests"] == 3
+        rank = tf.saved_model.load(path).signatures["rank"]
+        sizes = []
+        for request in requests:
+            assert request.model_spec.signature_name == "rank"
+            inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            out = rank(**{k: tf.constant(v) for k, v in inputs.items()})
+            sizes.append(int(inputs["num_candidates"][0]))
+            assert np.all(np.isfinite(out["score"].numpy()))
+        assert sizes == [10, 100, 1000]

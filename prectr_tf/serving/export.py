@@ -10,8 +10,9 @@ Inside: the `rank` signature (also `serving_default`; `signature.py`), the
 weights the inference path uses and nothing else (`keras.export.ExportArchive`
 keeps only the variables an endpoint reads: no optimizer, metric or
 noise-negative state), the item catalogue and the query-context table as
-variables and lookup tables, and `assets.extra/prectr_export.json` describing
-the export.
+variables and lookup tables, `assets.extra/tf_serving_warmup_requests`
+(`warmup.py`; with the `serving` extra) and `assets.extra/prectr_export.json`
+describing the export.
 
 Example:
 >>> path = export_model(model, "runs/exports/prectr_v2", "runs/demo/dataset")  # doctest: +SKIP
@@ -22,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import keras
 
@@ -29,6 +31,7 @@ from prectr_tf.serving.ranking import (RankingFunction, ServingTables, check_mod
                                        precompute_title_states)
 from prectr_tf.serving.signature import OUTPUTS, request_signature
 from prectr_tf.serving.tables import item_catalogue, query_context_table
+from prectr_tf.serving.warmup import warmup_requests, write_warmup
 
 EXPORT_INFO = os.path.join("assets.extra", "prectr_export.json")
 DEFAULT_MAX_CANDIDATES = 5000
@@ -95,6 +98,14 @@ def export_model(model, base_dir, data_dir, mode="exact", version=None,
                 "num_items": len(catalogue), "num_context_queries": len(context.query_id),
                 "context_width": context.width, "outputs": list(OUTPUTS),
                 "dataset": os.path.abspath(data_dir)}
+        try:
+            info["warmup_requests"] = write_warmup(
+                staging, warmup_requests(catalogue, max_candidates), model.schema,
+                os.path.basename(os.path.abspath(base_dir)))
+        except ImportError:  # the optional `serving` extra is not installed
+            info["warmup_requests"] = 0
+            warnings.warn("tensorflow-serving-api is not installed (pip install "
+                          "'prectr_tf[serving]'): the export has no TF Serving warm-up records")
         os.makedirs(os.path.join(staging, "assets.extra"), exist_ok=True)
         with open(os.path.join(staging, EXPORT_INFO), "w") as fh:
             json.dump(info, fh, indent=2)
