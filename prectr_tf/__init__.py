@@ -40,8 +40,12 @@ _EXPORTS = {
     "write_teacher_logits": "prectr_tf.distill",
     # evaluation
     "evaluate_full_space": "prectr_tf.evaluation",
+    # serving
+    "export_model": "prectr_tf.serving",
+    "RankingRequest": "prectr_tf.serving",
 }
-_SUBPACKAGES = ("data", "layers", "losses", "metrics", "models", "distill", "evaluation")
+_SUBPACKAGES = ("data", "layers", "losses", "metrics", "models", "distill", "evaluation",
+                "serving")
 
 __all__ = sorted(_EXPORTS) + list(_SUBPACKAGES)
 

@@ -146,6 +146,26 @@ def cmd_evaluate(args):
                      indent=2))
 
 
+def cmd_export(args):
+    import keras  # noqa: PLC0415
+
+    import prectr_tf.models.prectr_model  # noqa: F401, PLC0415 (registers the classes)
+    from prectr_tf.serving import export_model  # noqa: PLC0415
+    if not os.path.exists(args.model):
+        raise FileNotFoundError(f"{args.model}: no such model file")
+    path = export_model(keras.models.load_model(args.model), args.base, args.data,
+                        mode=args.mode, version=args.version,
+                        max_candidates=args.max_candidates)
+    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
+        info = json.load(fh)
+    print(f"exported {path} ({info['mode']} mode): {info['num_items']:,} items, "
+          f"{info['num_context_queries']:,} query contexts, up to {info['max_candidates']:,} "
+          f"candidates per request, {info['warmup_requests']} warm-up requests")
+    print(f"  serve it: tensorflow_model_server --rest_api_port=8501 "
+          f"--model_name={os.path.basename(os.path.abspath(args.base))} "
+          f"--model_base_path={os.path.abspath(args.base)}")
+
+
 def _distill_pairs_and_teacher(args, config, data_dir, sim=None):
     """What `prectr distill` distils on: the pairs, and the teacher's logits."""
     from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415
@@ -402,6 +422,21 @@ def _parser():
     p.add_argument("--split", default="eval", help="split to evaluate after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     train_flags(p)
+
+    p = add("export", cmd_export, "export a trained model as a TF Serving SavedModel: "
+            "<base>/<version>/, atomic, with the rank signature, the item catalogue and the "
+            "query contexts inside")
+    p.add_argument("--model", required=True, help="model.keras from `prectr train`")
+    p.add_argument("--data", required=True, help="dataset folder whose items and events the "
+                   "export carries")
+    p.add_argument("--base", required=True, help="the model's base path (TF Serving's "
+                   "model_base_path); the version is a folder inside it")
+    p.add_argument("--mode", choices=["exact", "split"], default="exact",
+                   help="exact cross-encoding, or split (needs encoder.num_split_layers > 0: "
+                   "title states precomputed per item)")
+    p.add_argument("--version", type=int, help="version number (default: the next one)")
+    p.add_argument("--max-candidates", type=int, default=5000,
+                   help="most candidates per request (default 5000)")
 
     p = add("evaluate", cmd_evaluate, "evaluate a saved model on a split; prints JSON")
     p.add_argument("--model", required=True, help="model.keras from `prectr train`")

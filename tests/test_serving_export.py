@@ -277,3 +277,23 @@ def test_warmup_records_read_back_and_run(exported):
             sizes.append(int(inputs["num_candidates"][0]))
             assert np.all(np.isfinite(out["score"].numpy()))
         assert sizes == [10, 100, 1000]
+
+
+def test_cli_export_of_a_saved_model_scores_the_same(exported, tmp_path, capsys):
+    from prectr_tf.cli import main
+
+    model, data_dir, _, _, split = exported
+    model.save(tmp_path / "model.keras")
+    args = ["export", "--model", str(tmp_path / "model.keras"), "--data", str(data_dir),
+            "--base", str(tmp_path / "cli"), "--mode", "split"]
+    assert main(args) == 0
+    assert f"exported {tmp_path / 'cli' / '1'} (split mode)" in capsys.readouterr().out
+    request = _request(model.schema, ["never-seen"], titles=["cordless drill"])
+    for path in (split, tmp_path / "cli" / "1"):
+        rank = tf.saved_model.load(str(path)).signatures["rank"]
+        scores = rank(**request)["score"].numpy()
+        if path == split:
+            expected = scores
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert main([*args[:2], str(tmp_path / "missing.keras"), *args[3:]]) == 2
+    assert "no such model file" in capsys.readouterr().err
