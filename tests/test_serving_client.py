@@ -109,3 +109,25 @@ def test_grpc_request_decoded_scores_the_same(exported):
     np.testing.assert_allclose(parsed[0]["click_given_relevance"],
                                expected["click_given_relevance"][0, :5], atol=1e-6)
     assert parsed[2]["score"].shape == (0,)
+
+
+def test_the_tf_serving_config_examples_parse():
+    import pathlib
+    import re
+
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    folder = pathlib.Path(__file__).resolve().parents[1] / "examples" / "serving"
+    config = text_format.Parse((folder / "models.config").read_text(),
+                               model_server_config_pb2.ModelServerConfig())
+    assert [c.name for c in config.model_config_list.config] == ["prectr_v2", "prectr_v1"]
+    assert config.model_config_list.config[0].model_version_policy.latest.num_versions == 2
+    # BatchingParameters is not in tensorflow-serving-api; check the field names against
+    # TF Serving's session_bundle_config.proto.
+    known = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches",
+             "num_batch_threads", "thread_pool_name", "allowed_batch_sizes",
+             "pad_variable_length_inputs"}
+    text = (folder / "batching_parameters.txt").read_text()
+    fields = set(re.findall(r"^([a-z_]+)\s*[{:]", text, flags=re.M))
+    assert fields and fields <= known, fields - known
