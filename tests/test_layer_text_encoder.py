@@ -174,3 +174,25 @@ def test_reads_pair_tokenizer_output_in_both_arrangements():
                                      split.encode_title_states(ids["title_ids"]),
                                      ids["title_ids"] != 0),
         split(ids), atol=1e-5)
+
+
+@pytest.mark.parametrize("num_split_layers", [0, 2])
+def test_the_cls_only_top_layer_equals_running_every_position(num_split_layers):
+    """r computes the top layer at [CLS] only; the full stack of keras-hub
+    layers over every position must give the same [CLS] vector."""
+    encoder = RelevanceTextEncoder(num_split_layers=num_split_layers, **TINY)
+    if num_split_layers:
+        inputs = _split_inputs(pad=2)
+        r = encoder(inputs)
+        q = encoder.encode_query_states(inputs["query_ids"])
+        t = encoder.encode_title_states(inputs["title_ids"])
+        x = keras.ops.concatenate([q, t], axis=1)
+        mask = np.concatenate([inputs["query_ids"] != 0, inputs["title_ids"] != 0], axis=1)
+    else:
+        ids = np.pad(PAIRS, [[0, 0], [0, 3]])
+        r = encoder(ids)
+        x = encoder._embed(ids, None, False)
+        mask = ids != 0
+    for layer in encoder.transformer_layers[num_split_layers:]:
+        x = layer(x, padding_mask=mask, training=False)
+    np.testing.assert_allclose(r, x[:, 0, :], atol=1e-5)

@@ -166,6 +166,31 @@ class RelevanceTextEncoder(keras.layers.Layer):
             x = layer(x, padding_mask=mask, training=training)
         return x
 
+    def _cls_output(self, x, mask, layers, training):
+        """The [CLS] (position 0) output `[B, d]` of `layers` over `x`.
+
+        r is the [CLS] output alone, and a transformer layer's output at one
+        position depends on all positions' inputs only through its attention
+        keys and values: so the top layer computes its query, attention and
+        FFN for position 0 only. Exact, and ~5x cheaper for that layer (at 32
+        positions) in training and serving alike.
+        """
+        x = self._run_layers(x, mask, layers[:-1], training)
+        top = layers[-1]
+        attention_mask = ops.expand_dims(ops.cast(mask, "int32"), 1)  # [B, 1, S]
+        inputs = top._self_attention_layer_norm(x) if top.normalize_first else x
+        y = top._self_attention_layer(query=inputs[:, :1], value=inputs,
+                                      attention_mask=attention_mask, training=training)
+        y = top._self_attention_dropout(y, training=training) + x[:, :1]
+        if not top.normalize_first:
+            y = top._self_attention_layer_norm(y)
+        z = top._feedforward_layer_norm(y) if top.normalize_first else y
+        z = top._feedforward_output_dense(top._feedforward_intermediate_dense(z))
+        z = top._feedforward_dropout(z, training=training) + y
+        if not top.normalize_first:
+            z = top._feedforward_layer_norm(z)
+        return z[:, 0, :]
+
     # --- joint arrangement ------------------------------------------------
     def encode_pair(self, token_ids, training=None):
         """r of `[CLS] q [SEP] t [SEP]` ids `[B, S]` (joint arrangement only)."""
@@ -174,9 +199,8 @@ class RelevanceTextEncoder(keras.layers.Layer):
                              f"(num_split_layers={self.num_split_layers})")
         training = self._training(training)
         x = self._embed(token_ids, None, training)
-        x = self._run_layers(x, ops.not_equal(token_ids, PAD_ID), self.transformer_layers,
-                             training)
-        return self._output(x[:, 0, :])
+        return self._output(self._cls_output(x, ops.not_equal(token_ids, PAD_ID),
+                                             self.transformer_layers, training))
 
     # --- split arrangement ------------------------------------------------
     def _check_split(self, name):
@@ -206,9 +230,8 @@ class RelevanceTextEncoder(keras.layers.Layer):
         x = ops.concatenate([query_states, title_states], axis=1)
         mask = ops.concatenate([ops.cast(query_mask, "bool"), ops.cast(title_mask, "bool")],
                                axis=1)
-        x = self._run_layers(x, mask, self.transformer_layers[self.num_split_layers:],
-                             self._training(training))
-        return self._output(x[:, 0, :])
+        return self._output(self._cls_output(
+            x, mask, self.transformer_layers[self.num_split_layers:], self._training(training)))
 
     def call_with_title_states(self, query_ids, title_states, title_mask, training=None):
         """r for query ids and precomputed title states; equals the full call."""
