@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from prectr_tf.evaluation.full_space import (ITEM_FIELDS, full_space_examples,
-                                             score_candidates)
+from prectr_tf.data.schema import CANDIDATE_FIELDS
+from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
 from prectr_tf.evaluation.soft_metrics import full_space_metrics
 
 NUM_CANDIDATES = 30
@@ -63,7 +63,7 @@ def test_every_candidate_of_every_eval_request(simulated):
 def test_substitution_changes_item_fields_only(simulated):
     sim, _, space = simulated
     features, table = space.features, space.table
-    request_fields = [n for n in features if n not in ITEM_FIELDS + ("impression_id",)]
+    request_fields = [n for n in features if n not in CANDIDATE_FIELDS + ("impression_id",)]
     assert "user_history_item_id" in request_fields and "query_context_click" in request_fields
     for _, rows in table.groupby("request_id").indices.items():
         for name in request_fields:

@@ -297,3 +297,29 @@ def test_cli_export_of_a_saved_model_scores_the_same(exported, tmp_path, capsys)
     np.testing.assert_allclose(scores, expected, atol=1e-6)
     assert main([*args[:2], str(tmp_path / "missing.keras"), *args[3:]]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+def test_an_item_feed_sets_the_catalogue(exported, tmp_path):
+    model, data_dir, _, _, split = exported
+    latest = _events(data_dir).sort_values("timestamp", kind="stable").groupby("item_id").last()
+    feed = pd.DataFrame({"item_id": [*latest.index[:5], "feed-only"],
+                         "item_title": [*latest["item_title"][:5], "cordless drill"],
+                         "item_category": [*latest["item_category"][:5], "tools"],
+                         "item_features": [*latest["item_features"][:5], [0.5, -1.0]]})
+    path = export_model(model, tmp_path / "feed", data_dir, mode="split", items=feed)
+    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
+        assert json.load(fh)["num_items"] == 6
+    from_feed = tf.saved_model.load(path).signatures["rank"]
+    sent = tf.saved_model.load(split).signatures["rank"]
+    request = _request(model.schema, ["feed-only"])
+    explicit = {**_request(model.schema, ["feed-only"], titles=["cordless drill"],
+                           features=[[0.5, -1.0]]),
+                "item_category": tf.constant([["tools"]])}
+    np.testing.assert_allclose(from_feed(**request)["score"], sent(**explicit)["score"],
+                               atol=1e-6)
+    for bad, match in ((feed.drop(columns="item_title"), "lacks the columns"),
+                       (pd.concat([feed, feed.iloc[:1]]), "duplicate item_id"),
+                       (feed.assign(item_features=[[0.0]] * 6), "width 1")):
+        with pytest.raises(ValueError, match=match):
+            export_model(model, tmp_path / "bad", data_dir, items=bad)
+    assert not os.listdir(tmp_path / "bad")

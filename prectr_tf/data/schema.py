@@ -94,6 +94,8 @@ EVENT_FIELDS = (
 )
 
 HISTORY_LISTS = ("user_history", "query_context")
+# What a ranking request sends per candidate (and a catalogue holds per item).
+CANDIDATE_FIELDS = tuple(f.name for f in LOG_FIELDS if f.serving == "candidate")
 LABELS = ("click", "relevance")
 
 

@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from prectr_tf.data.activity import ACTIVITY_BUCKETS, DEFAULT_LOW_MAX, activity_bucket
+from prectr_tf.data.schema import CANDIDATE_FIELDS
 from prectr_tf.evaluation.soft_metrics import full_space_metrics
 
-ITEM_FIELDS = ("item_id", "item_title", "item_category", "item_features")
 # Per-impression fields that are neither request- nor item-level.
 IMPRESSION_FIELDS = ("impression_id", "position")
 # Request-level columns copied into `FullSpace.table`.
@@ -146,7 +146,7 @@ def full_space_examples(sim, data_dir, split="eval", low_max=DEFAULT_LOW_MAX):
 
     features = {}
     for name, value in contexts.items():
-        if name in ITEM_FIELDS:
+        if name in CANDIDATE_FIELDS:
             features[name] = catalogue[name][item_row]
         elif name == "position":
             features[name] = np.zeros(len(keep), value.dtype)

@@ -30,7 +30,7 @@ import keras
 from prectr_tf.serving.ranking import (RankingFunction, ServingTables, check_mode,
                                        precompute_title_states)
 from prectr_tf.serving.signature import OUTPUTS, request_signature
-from prectr_tf.serving.tables import item_catalogue, query_context_table
+from prectr_tf.serving.tables import catalogue_from_frame, item_catalogue, query_context_table
 from prectr_tf.serving.warmup import warmup_requests, write_warmup
 
 EXPORT_INFO = os.path.join("assets.extra", "prectr_export.json")
@@ -45,7 +45,7 @@ def versions(base_dir):
 
 
 def export_model(model, base_dir, data_dir, mode="exact", version=None,
-                 max_candidates=DEFAULT_MAX_CANDIDATES, context_reserve=None):
+                 max_candidates=DEFAULT_MAX_CANDIDATES, context_reserve=None, items=None):
     """Export `model` for coarse-ranking serving.
 
     Args:
@@ -61,6 +61,9 @@ def export_model(model, base_dir, data_dir, mode="exact", version=None,
             5000); more is an `INVALID_ARGUMENT` error at serving.
         context_reserve: int or None, extra context events stored per query
             (`query_context_table`; default L_g).
+        items: the catalogue to carry: None (default) for every item of the
+            dataset, or a DataFrame of items (a product feed: `item_id`,
+            `item_title`, `item_category`[, `item_features`]).
 
     Returns:
         str, the written version folder.
@@ -79,7 +82,8 @@ def export_model(model, base_dir, data_dir, mode="exact", version=None,
     # leaves neither a version nor a half-written folder behind.
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=base_dir)
     try:
-        catalogue = item_catalogue(data_dir)
+        catalogue = (item_catalogue(data_dir) if items is None
+                     else catalogue_from_frame(items, model.schema.num_item_features))
         context = query_context_table(data_dir, context_reserve)
         title_ids = title_states = None
         if mode == "split":

@@ -61,6 +61,28 @@ class QueryContextTable:
         return self.user_id.shape[1]
 
 
+def catalogue_from_frame(frame, num_item_features=0):
+    """An `ItemCatalogue` from a table of items (e.g. a product feed): one
+    row per item, columns `item_id`, `item_title`, `item_category` and, when
+    `num_item_features > 0`, `item_features` (a vector per row)."""
+    missing = [c for c in ("item_id", "item_title", "item_category")
+               if c not in frame.columns]
+    if num_item_features and "item_features" not in frame.columns:
+        missing.append("item_features")
+    if missing:
+        raise ValueError(f"the item table lacks the columns {missing}")
+    if frame["item_id"].duplicated().any():
+        raise ValueError("the item table has duplicate item_id values, e.g. "
+                         f"{frame['item_id'][frame['item_id'].duplicated()].iloc[0]!r}")
+    features = (np.stack(frame["item_features"].to_numpy()).astype(np.float32)
+                if num_item_features else np.zeros((len(frame), 0), np.float32))
+    if features.shape[1] != num_item_features:
+        raise ValueError(f"item_features has width {features.shape[1]}, the schema "
+                         f"{num_item_features}")
+    return ItemCatalogue(*(frame[c].astype(str).to_numpy(dtype=object)
+                           for c in ("item_id", "item_title", "item_category")), features)
+
+
 def _dataset_rows(data_dir, names):
     from prectr_tf.data.build import read_dataset_info  # noqa: PLC0415
     from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415 (imports TF)
