@@ -166,6 +166,13 @@ def cmd_export(args):
           f"--model_base_path={os.path.abspath(args.base)}")
 
 
+def cmd_rank(args):
+    from prectr_tf.serving.local import format_top, rank_requests, read_requests  # noqa: PLC0415
+    requests = read_requests(args.request)
+    for request, result in zip(requests, rank_requests(args.export, requests)):
+        print(format_top(request, result, args.top))
+
+
 def _distill_pairs_and_teacher(args, config, data_dir, sim=None):
     """What `prectr distill` distils on: the pairs, and the teacher's logits."""
     from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415
@@ -239,12 +246,12 @@ def cmd_demo(args):
     config = _load(args)
     started = time.perf_counter()
     _prepare_out(args.out, args.overwrite)
-    print(f"[1/5] simulate: {config['simulator'].num_impressions:,} impressions "
+    print(f"[1/6] simulate: {config['simulator'].num_impressions:,} impressions "
           f"(seed {config['simulator'].seed})", flush=True)
     sim = simulate(config["simulator"])
     sim_dir = sim.write(os.path.join(args.out, "simulated"))
     print(format_stats(simulation_stats(sim)))
-    print("\n[2/5] build: histories, cross-user contexts, TFRecords", flush=True)
+    print("\n[2/6] build: histories, cross-user contexts, TFRecords", flush=True)
     schema = _schema_for_simulator(config["schema"], config["simulator"])
     config["schema"] = schema
     data_dir = os.path.join(args.out, "dataset")
@@ -259,30 +266,77 @@ def cmd_demo(args):
     verbose = 0 if args.quiet else 2
     models_dir = os.path.join(args.out, "models")
     student_dir = os.path.join(models_dir, "distilled")
-    print("\n[3/5] distil the relevance encoder: the SIMULATED LLM judge (true level + the "
+    print("\n[3/6] distil the relevance encoder: the SIMULATED LLM judge (true level + the "
           "confusion a real MiniLM teacher has on Home Depot) labels the training requests' "
           "candidate sets, shown or not", flush=True)
     distill(args, config, data_dir, student_dir, sim=sim, verbose=verbose)
     space = _print_student_full_space(sim, data_dir, student_dir)
     train_config = dataclasses.replace(config["train"], encoder_init="distilled",
                                        distilled_encoder=student_dir)
-    print("\n[4/5] train dnn, PRECTR v1 (distilled encoder frozen: trains on cached r) and "
+    print("\n[4/6] train dnn, PRECTR v1 (distilled encoder frozen: trains on cached r) and "
           "PRECTR-V2 (distilled encoder fine-tuned)", flush=True)
-    results = {}
+    results, trained = {}, {}
     from prectr_tf.evaluation.full_space import evaluate_full_space  # noqa: PLC0415
     for name in DEMO_PRESETS:
         print(f"  {name}", flush=True)
         model, _ = train_staged(data_dir, _model_config(args, config, name), train_config,
                                 os.path.join(models_dir, name), verbose=verbose)
+        trained[name] = model
         results[name] = evaluate(model, data_dir, "eval")
         full = evaluate_full_space(model, sim, data_dir, space=space)
         results[name].update({f"full_space/{k}": v for k, v in full.items()})
-    print("\n[5/5] evaluate on the eval split (the latest requests) and on its full candidate "
+    print("\n[5/6] evaluate on the eval split (the latest requests) and on its full candidate "
           "space (every candidate, shown or not; true click probabilities)")
     print(format_comparison(results))
     with open(os.path.join(args.out, "comparison.json"), "w") as fh:
         json.dump(results, fh, indent=2)
+    print("\n[6/6] export PRECTR-V2 for TF Serving, then rank one eval request in a fresh "
+          "process from the export alone", flush=True)
+    _demo_serving(trained["prectr_v2"], data_dir, space, args.out)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s; outputs in {args.out}")
+
+
+def _demo_serving(model, data_dir, space, out):
+    """Export `model`, write one eval request (a returning user's, every
+    candidate of its full candidate space) and rank it with `prectr rank` in a
+    fresh process."""
+    import subprocess  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from prectr_tf.serving import export_model  # noqa: PLC0415
+    path = export_model(model, os.path.join(out, "exports", model.config.name), data_dir)
+    print(f"  exported {path}")
+    table, features = space.table, space.features
+    returning = table["user_event_count"].to_numpy() > 0
+    rows = np.flatnonzero(table["request_id"].to_numpy()
+                          == table["request_id"].to_numpy()[np.argmax(returning)])
+    first = rows[0]
+
+    def text(v):
+        return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+
+    history = [{f: (text(features[f"user_history_{f}"][first][j])
+                    if features[f"user_history_{f}"].dtype == object
+                    else int(features[f"user_history_{f}"][first][j]))
+                for f in ("query_id", "item_id", "item_category", "relevance", "click",
+                          "timestamp")}
+               for j in range(int(features["user_history_length"][first]))]
+    request = {"user_id": text(features["user_id"][first]),
+               "query": text(features["query"][first]),
+               "candidates": [text(v) for v in features["item_id"][rows]],
+               "titles": [text(v) for v in features["item_title"][rows]],
+               "history": history,
+               "user_event_count": int(features["user_event_count"][first])}
+    request_path = os.path.join(out, "request.json")
+    with open(request_path, "w", encoding="utf-8") as fh:
+        json.dump(request, fh, indent=1)
+    done = subprocess.run([sys.executable, "-m", "prectr_tf.cli", "rank", "--export", path,
+                           "--request", request_path, "--top", "10"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ranking with the export failed:\n{done.stderr[-2000:]}")
+    print(done.stdout.rstrip())
 
 
 def _print_student_full_space(sim, data_dir, student_dir):
@@ -437,6 +491,14 @@ def _parser():
     p.add_argument("--version", type=int, help="version number (default: the next one)")
     p.add_argument("--max-candidates", type=int, default=5000,
                    help="most candidates per request (default 5000)")
+
+    p = add("rank", cmd_rank, "rank the requests of a JSON file with an export's rank "
+            "signature (the graph TF Serving runs) and print the top candidates")
+    p.add_argument("--export", required=True, help="an export version folder")
+    p.add_argument("--request", required=True, help="JSON: a request object or a list "
+                   "(user_id, query, candidates[, titles, categories, item_features, history, "
+                   "user_event_count])")
+    p.add_argument("--top", type=int, default=10, help="candidates to print (default 10)")
 
     p = add("evaluate", cmd_evaluate, "evaluate a saved model on a split; prints JSON")
     p.add_argument("--model", required=True, help="model.keras from `prectr train`")

@@ -37,9 +37,8 @@ def test_help_lists_only_working_subcommands():
     out = subprocess.run([sys.executable, "-m", "prectr_tf.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
     for command in ("demo", "simulate", "build", "convert", "distill", "train", "evaluate",
-                    "config"):
-        assert command in out
-    assert "    export" not in out
+                    "export", "rank", "config"):
+        assert f"    {command}" in out
 
 
 def test_demo_end_to_end(tmp_path, capsys):
@@ -122,3 +121,25 @@ def test_schema_contradicting_simulator_is_an_error(tmp_path, capsys):
     assert main(["demo", "--config", str(_config(tmp_path, bad)), "--skip-training",
                  "--out", str(tmp_path / "d")]) == 2
     assert "contradicts simulator.num_relevance_levels" in capsys.readouterr().err
+
+
+def test_demo_trains_exports_and_ranks_in_a_fresh_process(tmp_path, capsys):
+    tiny = dict(TINY, train={"batch_size": 64, "rsl_epochs": 1, "joint_epochs": 1,
+                             "steps_per_epoch": 3, "wordpiece_vocabulary_size": 300},
+                distill={"batch_size": 64, "max_epochs": 1, "min_steps_per_epoch": 2},
+                model={"encoder": {"num_layers": 1, "hidden_dim": 16, "num_heads": 2,
+                                   "intermediate_dim": 32}})
+    out = tmp_path / "demo"
+    assert main(["demo", "--config", str(_config(tmp_path, tiny)), "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "[6/6] export PRECTR-V2" in printed
+    assert (out / "exports" / "prectr_v2" / "1" / "saved_model.pb").exists()
+    request = json.loads((out / "request.json").read_text())
+    table = printed[printed.index("user " + repr(request["user_id"])):].splitlines()
+    rows = [line.split() for line in table[2:12]]
+    assert [int(r[0]) for r in rows] == list(range(1, 11))
+    scores = [float(r[2]) for r in rows]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 1 for s in scores)
+    assert {r[1] for r in rows} <= set(request["candidates"])
+    assert len(request["candidates"]) == TINY["simulator"]["num_candidates"]

@@ -323,3 +323,22 @@ def test_an_item_feed_sets_the_catalogue(exported, tmp_path):
         with pytest.raises(ValueError, match=match):
             export_model(model, tmp_path / "bad", data_dir, items=bad)
     assert not os.listdir(tmp_path / "bad")
+
+
+def test_rank_command_reads_requests_and_names_bad_fields(exported, tmp_path, capsys):
+    from prectr_tf.cli import main
+
+    model, data_dir, _, _, split = exported
+    known = list(_events(data_dir)["item_id"].unique()[:4])
+    good = [{"user_id": "u1", "query": "drill", "candidates": known},
+            {"user_id": "u2", "query": "saw", "candidates": ["new"], "titles": ["hand saw"]}]
+    (tmp_path / "r.json").write_text(json.dumps(good))
+    assert main(["rank", "--export", split, "--request", str(tmp_path / "r.json"),
+                 "--top", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "user 'u1', query 'drill': top 3 of 4" in printed
+    assert "user 'u2', query 'saw': top 1 of 1" in printed and "hand saw" in printed
+    (tmp_path / "bad.json").write_text(json.dumps({"user": "u1", "query": "drill"}))
+    assert main(["rank", "--export", split, "--request", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "request 0: unknown fields ['user']; missing fields ['candidates', 'user_id']" in err
