@@ -144,3 +144,13 @@ def test_relevance_probabilities_match_the_model_for_any_batching(pairs_and_voca
     np.testing.assert_allclose(relevance_probabilities(model, q, t, batch_size=batch_size),
                                direct, atol=1e-5)
     assert relevance_probabilities(model, q[:0], t[:0]).shape == (0, 4)
+
+
+def test_relevance_probabilities_take_utf8_bytes_and_str_alike(pairs_and_vocabulary):
+    pairs, vocabulary = pairs_and_vocabulary
+    model = build_student(vocabulary, ENCODER, 4)
+    q = np.array(["perceuse sans fil", "電動ドリル"], object)
+    t = np.array(["scie à métaux", "ドリル セット"], object)
+    as_bytes = relevance_probabilities(model, np.array([x.encode() for x in q], object),
+                                       np.array([x.encode() for x in t], object))
+    np.testing.assert_allclose(as_bytes, relevance_probabilities(model, q, t), atol=1e-6)

@@ -248,7 +248,9 @@ def relevance_probabilities(model, queries, titles, batch_size=4096):
         n = len(q)
         if n < batch_size:
             q, t = np.resize(q, batch_size), np.resize(t, batch_size)
-        probs = score(tokenize(tf.constant(q.astype(str)), tf.constant(t.astype(str))))
+        # tf.constant takes str and UTF-8 bytes alike (no .astype(str): it
+        # would decode bytes as ASCII).
+        probs = score(tokenize(tf.constant(q, tf.string), tf.constant(t, tf.string)))
         parts.append(probs.numpy()[:n])
     if not parts:
         return np.zeros((0, model.head.num_levels), np.float64)
