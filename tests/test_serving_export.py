@@ -34,6 +34,7 @@ def _requests(data_dir, events, num_requests=12, seed=0):
     left out), one unknown item with a title, different counts (padded)."""
     rng = np.random.default_rng(seed)
     contexts = request_contexts(data_dir, "eval")
+    num_requests = min(num_requests, len(contexts["request_id"]))
     pick = rng.choice(len(contexts["request_id"]), num_requests, replace=False)
     known = events["item_id"].unique()
     counts = rng.integers(1, 9, num_requests)
@@ -134,7 +135,8 @@ def test_versions_are_numbered_and_a_used_one_is_refused(exported, tiny_dataset)
 def test_fresh_process_scores_equal_model_predict(exported, tmp_path):
     model, data_dir, _, exact, split = exported
     events = _events(data_dir)
-    request = _requests(data_dir, events)
+    request = _requests(data_dir, events, num_requests=100)
+    assert len(request["num_candidates"]) == 100
     np.savez(tmp_path / "request.npz", **request)
     contexts = request_contexts(data_dir, "eval")
     by_user_query = {(u, q): i for i, (u, q) in enumerate(zip(contexts["user_id"],
