@@ -7,9 +7,10 @@ import pytest
 
 import prectr_tf
 import prectr_tf.layers
+import prectr_tf.models
 
 
-@pytest.mark.parametrize("package", [prectr_tf, prectr_tf.layers])
+@pytest.mark.parametrize("package", [prectr_tf, prectr_tf.layers, prectr_tf.models])
 def test_every_listed_name_resolves_to_its_home_object(package):
     assert set(package._EXPORTS) <= set(package.__all__)
     for name, home in package._EXPORTS.items():
@@ -29,3 +30,8 @@ def test_top_level_names_work():
     assert prectr_tf.PRECTRModel.__name__ == "PRECTRModel"
     assert prectr_tf.layers.GlobalPreferenceAggregator.__module__ == \
         "prectr_tf.layers.global_preference"
+    # the names a user types, in the manner of keras-rs
+    assert prectr_tf.export_model is prectr_tf.serving.export_model
+    assert prectr_tf.losses.DistillationLoss.__name__ == "DistillationLoss"
+    assert prectr_tf.metrics.GroupAUC.__name__ == "GroupAUC"
+    assert prectr_tf.models.train_staged is prectr_tf.train_staged

@@ -58,8 +58,14 @@ class ExampleBuilder:
         config: a `HistoryConfig`.
 
     Example:
-    >>> builder = ExampleBuilder(frame, DataSchema(history_length=5))  # doctest: +SKIP
-    >>> for columns in builder.columns(chunk_size=100_000): ...        # doctest: +SKIP
+    >>> from prectr_tf.data.schema import DataSchema
+    >>> from prectr_tf.data.validation import validate_log
+    >>> schema = DataSchema(history_length=5, num_item_features=4)
+    >>> frame, _ = validate_log(sim.log, schema, "simulated")
+    >>> builder = ExampleBuilder(frame, schema)
+    >>> columns = builder.columns(np.arange(100))   # the first 100 impressions
+    >>> columns["user_history_item_id"].shape
+    (100, 5)
     """
 
     def __init__(self, frame, schema, config=HistoryConfig()):

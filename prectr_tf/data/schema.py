@@ -1,7 +1,7 @@
 """The data contract (DESIGN §3): the one declaration of every field.
 
 Readers, the simulator, the log validator, the example builder, the `tf.data`
-pipeline and (later) the model's inputs and the serving signature all derive
+pipeline, the model's inputs and the serving signature all derive
 their field lists from `DataSchema`; no other module spells the fields out.
 
 Two layers:

@@ -31,8 +31,14 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
         stopped_epoch: the epoch it stopped after, or None.
 
     Example:
-    >>> stop = ResumableEarlyStopping("runs/distill/early_stopping")   # doctest: +SKIP
-    >>> model.fit(train, validation_data=val, epochs=50, callbacks=[stop])  # doctest: +SKIP
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> stop = ResumableEarlyStopping(f"{tmp}/early_stopping", patience=2)
+    >>> history = model.fit(x, x.sum(1), validation_split=0.25, epochs=5, callbacks=[stop],
+    ...                     verbose=0)
+    >>> stop.best_epoch == int(np.argmin(history.history["val_loss"]))  # and its weights
+    True
     """
 
     def __init__(self, directory, monitor="val_loss", patience=3, min_delta=0.0):

@@ -23,9 +23,9 @@ and the field: a missing column, a wrong K, NaN or inf, probabilities out of
 values, an empty or invalid UTF-8 string.
 
 Example:
->>> write_teacher_logits("teacher.parquet", ["drill"], ["acme drill"],
-...                      [[-3.0, -2.0, 0.5, 2.0]])                   # doctest: +SKIP
->>> read_teacher_logits("teacher.parquet", num_levels=4).logits.shape  # doctest: +SKIP
+>>> path = write_teacher_logits(f"{tmp}/teacher.parquet", ["drill"], ["acme drill"],
+...                             [[-3.0, -2.0, 0.5, 2.0]])
+>>> read_teacher_logits(path, num_levels=4).logits.shape
 (1, 4)
 """
 

@@ -24,9 +24,12 @@ features of its logged example, apart from those two.
 Bernoulli clicks, NDCG@10 with gain = true p, per activity bucket).
 
 Example:
->>> space = full_space_examples(sim, "runs/demo/dataset")            # doctest: +SKIP
->>> scores = score_candidates(model, space.features)                 # doctest: +SKIP
->>> full_space_metrics(space.table, scores)["ndcg_at_10"]            # doctest: +SKIP
+>>> space = full_space_examples(sim, data_dir)    # the eval requests x 20 candidates
+>>> scores = score_candidates(model, space.features)
+>>> len(scores) == len(space) == 20 * space.table["request_id"].nunique()
+True
+>>> 0.0 <= full_space_metrics(space.table, scores)["ndcg_at_10"] <= 1.0
+True
 """
 
 import dataclasses

@@ -59,8 +59,8 @@ def soft_group_auc(click_prob, scores, groups=None, exclude_self_pairs=True):
         float, NaN when no group has a defined AUC.
 
     Example:
-    >>> soft_group_auc([0.9, 0.1], [2.0, 1.0])
-    1.0
+    >>> round(soft_group_auc([0.9, 0.1], [2.0, 1.0]), 4)  # 0.9·0.9 / (0.9·0.9 + 0.1·0.1)
+    0.9878
     >>> soft_group_auc([0.9, 0.1], [1.0, 1.0])
     0.5
     """

@@ -68,8 +68,10 @@ class BaseCTRTower(keras.layers.Layer):
     ...     category_embedding={"output_dim": 4, "vocabulary": ["c1"]},
     ...     query_embedding={"output_dim": 8, "num_buckets": 1000,
     ...                      "id_dtype": "int64"})
-    >>> tower(features, relevance_vector=r).shape  # doctest: +SKIP
-    TensorShape([B, 4])
+    >>> import numpy as np
+    >>> r = np.zeros((8, 16), "float32")  # the batch of 8 `features`' r
+    >>> tuple(tower(features, relevance_vector=r).shape)
+    (8, 4)
     """
 
     def __init__(self, num_relevance_levels, user_embedding, item_embedding, category_embedding,

@@ -83,9 +83,9 @@ class EventEncoder(keras.layers.Layer):
     ...     category_embedding={"output_dim": 4, "vocabulary": ["c1"]},
     ...     query_embedding={"output_dim": 8, "num_buckets": 100,
     ...                      "id_dtype": "int64"})
-    >>> encoded = encoder(features, list_name="user_history")  # doctest: +SKIP
-    >>> encoded["events"].shape                                 # doctest: +SKIP
-    TensorShape([B, L, 26])
+    >>> encoded = encoder(features, list_name="user_history")
+    >>> tuple(encoded["events"].shape)  # 8 impressions, L_u = 5 events, 26 wide
+    (8, 5, 26)
     """
 
     def __init__(self, num_relevance_levels, item_embedding, category_embedding,

@@ -75,12 +75,19 @@ class GlobalPreferenceAggregator(keras.layers.Layer):
         (r_cross `[B, d]`) and `gate` (g `[B, 1]`, in (0, 1)).
 
     Example:
+    >>> from prectr_tf.layers.event_encoder import EventEncoder
+    >>> encoder = EventEncoder(
+    ...     num_relevance_levels=4,
+    ...     item_embedding={"output_dim": 8, "vocabulary": ["i1", "i2"]},
+    ...     category_embedding={"output_dim": 4, "vocabulary": ["c1"]},
+    ...     query_embedding={"output_dim": 8, "num_buckets": 100, "id_dtype": "int64"})
+    >>> import numpy as np
+    >>> r, r_user = np.random.default_rng(0).normal(size=(2, 8, 16)).astype("float32")
     >>> layer = GlobalPreferenceAggregator(num_heads=2)
     >>> out = layer(r, encoder(features, list_name="query_context"), r_user,
-    ...             features["user_history_length"],
-    ...             features["user_event_count"])   # doctest: +SKIP
-    >>> out["preference"].shape, out["gate"].shape  # doctest: +SKIP
-    (TensorShape([B, d]), TensorShape([B, 1]))
+    ...             features["user_history_length"], features["user_event_count"])
+    >>> tuple(out["preference"].shape), tuple(out["gate"].shape)  # a batch of 8
+    ((8, 16), (8, 1))
     """
 
     def __init__(self, num_heads=4, key_dim=None, output_dim=None, gate_hidden_units=(16,),

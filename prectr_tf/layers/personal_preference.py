@@ -45,10 +45,16 @@ class PersonalRelevancePreference(keras.layers.Layer):
         r_user `[B, d]` (and the weights if asked).
 
     Example:
+    >>> from prectr_tf.layers.event_encoder import EventEncoder
+    >>> encoder = EventEncoder(
+    ...     num_relevance_levels=4,
+    ...     item_embedding={"output_dim": 8, "vocabulary": ["i1", "i2"]},
+    ...     category_embedding={"output_dim": 4, "vocabulary": ["c1"]},
+    ...     query_embedding={"output_dim": 8, "num_buckets": 100, "id_dtype": "int64"})
     >>> layer = PersonalRelevancePreference(output_dim=16)
-    >>> r_user = layer(encoder(features, list_name="user_history"))  # doctest: +SKIP
-    >>> r_user.shape                                        # doctest: +SKIP
-    TensorShape([B, 16])
+    >>> r_user = layer(encoder(features, list_name="user_history"))
+    >>> tuple(r_user.shape)  # a batch of 8
+    (8, 16)
     """
 
     def __init__(self, output_dim, similarity_scale=5.0, hidden_units=(16,), activation="relu",

@@ -14,10 +14,12 @@ and trained with binary cross-entropy on `labels["click"]`, unknown clicks
 works with no `map` (a plain click tensor as `y` works too).
 
 Example:
->>> model = DCNv2Baseline.from_dataset("runs/demo/dataset")            # doctest: +SKIP
->>> model.compile(optimizer=keras.optimizers.Adam(1e-3))              # doctest: +SKIP
->>> model.fit(make_dataset("runs/demo/dataset", "train"), epochs=1)   # doctest: +SKIP
->>> model.predict(features)["score"]                                  # doctest: +SKIP
+>>> from prectr_tf.data.pipeline import make_dataset
+>>> model = DCNv2Baseline.from_dataset(data_dir)
+>>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+>>> history = model.fit(make_dataset(data_dir, "train"), epochs=1, verbose=0)
+>>> model.predict(features, verbose=0)["score"].shape   # P(click) of the 8 impressions
+(8,)
 """
 
 import dataclasses

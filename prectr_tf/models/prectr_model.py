@@ -16,10 +16,15 @@ The fine-tuned encoder gets its own optimizer with a smaller learning rate
 scale the steps.
 
 Example:
->>> model = PRECTRModel.from_dataset("runs/demo/dataset", preset("prectr_v2"),
-...                                  wordpiece_vocabulary=vocab)        # doctest: +SKIP
->>> model.compile(optimizer=keras.optimizers.Adam(1e-3))              # doctest: +SKIP
->>> model.fit(make_dataset("runs/demo/dataset", "train"), epochs=1)   # doctest: +SKIP
+>>> from prectr_tf.data.pipeline import make_dataset
+>>> from prectr_tf.models.config import preset
+>>> model = PRECTRModel.from_dataset(data_dir, preset("prectr_v2", encoder=EncoderConfig(
+...     num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32)),
+...     wordpiece_vocabulary=vocab)
+>>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+>>> history = model.fit(make_dataset(data_dir, "train").take(3), epochs=1, verbose=0)
+>>> sorted(model.predict(features, verbose=0))[:4]
+['click_given_relevance', 'click_logits', 'gate_probs', 'log_p_click']
 """
 
 import dataclasses

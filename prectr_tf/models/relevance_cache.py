@@ -14,8 +14,10 @@ dropout in training either), so a model trained on the cache predicts what
 the same model predicts without it.
 
 Example:
->>> cache = RelevanceCache.from_dataset(model, "runs/demo/dataset")   # doctest: +SKIP
->>> model.fit(cache.attach(make_dataset("runs/demo/dataset")))         # doctest: +SKIP
+>>> from prectr_tf.data.pipeline import make_dataset
+>>> cache = RelevanceCache.from_dataset(frozen_model, data_dir)  # a prectr_v1: frozen
+>>> frozen_model.compile(optimizer="adam")
+>>> history = frozen_model.fit(cache.attach(make_dataset(data_dir)), epochs=1, verbose=0)
 """
 
 import numpy as np

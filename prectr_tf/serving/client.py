@@ -13,10 +13,17 @@ that one path imports TensorFlow; pass `query_id`s to avoid it. gRPC needs
 the `serving` extra (`tensorflow-serving-api`).
 
 Example:
->>> schema = schema_of_export("runs/demo/export/prectr_v2/1")             # doctest: +SKIP
->>> body = rest_predict_body([RankingRequest("u1", "drill", ["i1", "i2"])], schema)  # doctest: +SKIP
->>> # POST body to http://host:8501/v1/models/prectr_v2:predict
->>> ranked = parse_rest_response(response_json, [2])                     # doctest: +SKIP
+>>> from prectr_tf.serving import export_model
+>>> schema = schema_of_export(export_model(model, f"{tmp}/exports/prectr_v2", data_dir))
+>>> body = rest_predict_body([RankingRequest("u1", "drill", ["i1", "i2"])], schema)
+>>> body["signature_name"], body["instances"][0]["num_candidates"]
+('rank', 2)
+>>> # POST body to http://host:8501/v1/models/prectr_v2:predict; a response:
+>>> response = {"outputs": {"score": [[0.5, 0.25, 0.0]],
+...                         "relevance_probs": [[[0.25] * 4] * 3],
+...                         "click_given_relevance": [[[0.5] * 4] * 3]}}
+>>> parse_rest_response(response, [2])[0]["score"].tolist()   # padding cut off
+[0.5, 0.25]
 """
 
 import dataclasses

@@ -15,8 +15,12 @@ variables and lookup tables, `assets.extra/tf_serving_warmup_requests`
 describing the export.
 
 Example:
->>> path = export_model(model, "runs/exports/prectr_v2", "runs/demo/dataset")  # doctest: +SKIP
->>> loaded = tf.saved_model.load(path)                                       # doctest: +SKIP
+>>> import tensorflow as tf
+>>> path = export_model(model, f"{tmp}/exports/prectr_v2", data_dir)
+>>> os.path.basename(path), versions(f"{tmp}/exports/prectr_v2")
+('1', [1])
+>>> sorted(tf.saved_model.load(path).signatures)
+['rank', 'serving_default']
 """
 
 import json

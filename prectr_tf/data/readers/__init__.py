@@ -8,8 +8,10 @@ stands in for fields the dataset lacks.
 Example:
 >>> sorted(READERS)
 ['esci', 'homedepot', 'jdsearch', 'kuaisar', 'trec_session']
->>> frame, report = read_dataset("trec_session", "data/trec2014_session",
-...                              split="valid")  # doctest: +SKIP
+>>> frame, report = read_dataset("trec_session", f"{shared_data}/trec2014_session",
+...                              split="valid")
+>>> len(frame), report.count
+(3610, 0)
 """
 
 from prectr_tf.data.readers.esci import read_esci

@@ -64,6 +64,8 @@ def read_esci(data_dir, schema=DataSchema(), version="small", split="train", loc
         examples file and `_row` the example's 1-based row in it.
 
     Example:
+    (ESCI is not in `../shared/data`, so this one cannot run here.)
+
     >>> frame, _ = read_esci("esci-data/shopping_queries_dataset",
     ...                      locale="us")  # doctest: +SKIP
     >>> frame["relevance"].value_counts().sort_index().index.tolist()  # doctest: +SKIP

@@ -60,6 +60,8 @@ def read_kuaisar(data_dir, schema=DataSchema(), on_bad_row="reject"):
         `src_inter.csv` and `_row` the 1-based record number in it.
 
     Example:
+    (KuaiSAR is not in `../shared/data`, so this one cannot run here.)
+
     >>> frame, report = read_kuaisar("KuaiSAR_final")  # doctest: +SKIP
     >>> frame["relevance"].eq(-1).all()  # doctest: +SKIP
     True

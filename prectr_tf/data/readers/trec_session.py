@@ -60,8 +60,8 @@ def read_trec_session(data_dir, split="train", schema=DataSchema(), on_bad_row="
         its line number; and the `RejectReport`.
 
     Example:
-    >>> frame, report = read_trec_session("data/trec2014_session")  # doctest: +SKIP
-    >>> len(frame), report.count  # doctest: +SKIP
+    >>> frame, report = read_trec_session(f"{shared_data}/trec2014_session")
+    >>> len(frame), report.count
     (28720, 0)
     """
     if split not in SPLITS:
