@@ -158,3 +158,14 @@ def test_fit_learns_per_user_targets():
     model.fit(tf.data.Dataset.from_tensors((x, y)).repeat(40), epochs=1, verbose=0,
               shuffle=False)
     assert loss() < 0.05 * before
+
+
+def test_an_empty_vocabulary_sends_every_id_to_the_oov_bucket():
+    # Home Depot has no categories: the category vocabulary is empty.
+    layer = IdEmbedding(4, vocabulary=[])
+    ids = tf.constant([["", "a"], ["b", ""]])
+    assert layer.lookup(ids).numpy().tolist() == [[0, 1], [1, 0]]
+    out = layer(ids).numpy()
+    assert np.all(out[0, 0] == 0) and np.allclose(out[0, 1], out[1, 0])
+    again = IdEmbedding.from_config(layer.get_config())
+    assert again.lookup(ids).numpy().tolist() == [[0, 1], [1, 0]]

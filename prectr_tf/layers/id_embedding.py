@@ -113,9 +113,16 @@ class IdEmbedding(keras.layers.Layer):
         self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
 
         if self.vocabulary is not None:
-            self.index = keras.layers.StringLookup(
-                vocabulary=self.vocabulary, mask_token="", oov_token=OOV_TOKEN,
-                num_oov_indices=self.num_oov_indices, name="lookup")
+            if self.vocabulary:
+                self.index = keras.layers.StringLookup(
+                    vocabulary=self.vocabulary, mask_token="", oov_token=OOV_TOKEN,
+                    num_oov_indices=self.num_oov_indices, name="lookup")
+            else:
+                # No known id (e.g. a catalogue without categories): StringLookup
+                # refuses an empty vocabulary; the same indices without it are
+                # padding 0 and every id hashed over the OOV buckets 1..n.
+                self.index = keras.layers.Hashing(num_bins=self.num_oov_indices + 1,
+                                                  mask_value="", name="lookup")
             self.input_dim = 1 + self.num_oov_indices + len(self.vocabulary)
         else:
             self.index = None
