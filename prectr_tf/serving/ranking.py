@@ -42,7 +42,16 @@ def check_mode(model, mode):
 class ServingTables(tf.Module):
     """The export's lookup tables and arrays, as TF resources (saved with the
     SavedModel: arrays as variables, so large catalogues stay out of the
-    graph)."""
+    graph).
+
+    Args:
+        catalogue: `ItemCatalogue`, the known items.
+        context: `QueryContextTable`, the latest events per query.
+        title_ids: int32 `[I, St]` or None, the catalogue titles' token ids
+            (split mode).
+        title_states: float32 `[I, St, d]` or None, their lower-layer states
+            (split mode).
+    """
 
     def __init__(self, catalogue, context, title_ids=None, title_states=None):
         super().__init__(name="serving_tables")
@@ -116,6 +125,15 @@ class RankingFunction:
 
     # --- the graph ------------------------------------------------------
     def rank(self, inputs):
+        """The `rank` signature's body.
+
+        Args:
+            inputs: `{name: tensor}` as `signature.request_signature` says.
+
+        Returns:
+            dict: `score` `[R, N]`, `relevance_probs` and
+            `click_given_relevance` `[R, N, K]`; 0 past `num_candidates`.
+        """
         with tf.control_dependencies(self._check(inputs)):
             valid = tf.sequence_mask(inputs[NUM_CANDIDATES], tf.shape(inputs["item_id"])[1])
         rows = tf.where(valid)  # [M, 2]: (request, candidate) of each real candidate
