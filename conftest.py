@@ -51,6 +51,9 @@ def doctest_world(tmp_path_factory):
 def _doctest_names(request, tmp_path):
     if not isinstance(request.node, DoctestItem):
         return
+    if (any("shared_data" in example.source for example in request.node.dtest.examples)
+            and not SHARED_DATA.is_dir()):
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set PRECTR_SHARED_DATA)")
     namespace = request.getfixturevalue("doctest_namespace")
     namespace.update(request.getfixturevalue("doctest_world"), tmp=str(tmp_path),
                      shared_data=str(SHARED_DATA))
