@@ -207,3 +207,30 @@ def test_fit_recovers_click_rate_of_history():
     model.fit(data, epochs=1, verbose=0, shuffle=False)
     after = float(np.mean((model(features).numpy()[:, 0] - y) ** 2))
     assert after < 0.2 * before
+
+
+def test_lists_sent_once_per_request_equal_lists_repeated_per_row():
+    """Serving sends each request's lists once ([R, L]) with a row -> request
+    index; the encoder (and the CTR tower) must give what per-row lists give."""
+    from prectr_tf.layers.ctr_tower import BaseCTRTower
+    from prectr_tf.layers.event_encoder import REQUEST_INDEX
+
+    per_request = random_features(batch=3, seed=4)
+    index = np.array([0, 0, 1, 2, 2, 2])
+    rows = {k: tf.gather(v, index) for k, v in per_request.items()}
+    rng = np.random.default_rng(1)
+    rows["item_id"] = tf.constant(rng.choice(ITEMS, len(index)).astype(object).tolist())
+    rows["item_category"] = tf.constant(rng.choice(CATEGORIES, len(index)).astype(object)
+                                        .tolist())
+    shared = dict(rows, **{k: v for k, v in per_request.items()
+                           if k.startswith(LISTS) and len(v.shape) > 1})
+    shared[REQUEST_INDEX] = tf.constant(index)
+    encoder = make_encoder()
+    for list_name in LISTS:
+        a, b = encoder(rows, list_name=list_name), encoder(shared, list_name=list_name)
+        for key in ("events", "padding_mask", "query_similarity", "item_similarity"):
+            np.testing.assert_allclose(np.asarray(a[key], float), np.asarray(b[key], float),
+                                       atol=1e-6, err_msg=(list_name, key))
+    item, category, query = id_embeddings()
+    tower = BaseCTRTower(K, IdEmbedding(4, vocabulary=USERS), item, category, query)
+    np.testing.assert_allclose(tower(rows), tower(shared), atol=1e-6)

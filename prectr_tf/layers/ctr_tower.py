@@ -8,6 +8,7 @@ so the relevance head's distribution p decides how much each counts.
 import keras
 from keras import ops
 
+from prectr_tf.layers.event_encoder import per_row
 from prectr_tf.layers.id_embedding import get_id_embedding
 from prectr_tf.layers.target_attention import TargetAttention, apply_mlp, lengths_to_mask, mlp
 
@@ -109,9 +110,9 @@ class BaseCTRTower(keras.layers.Layer):
         category = self.category_embedding(features["item_category"])
         target = ops.concatenate([item, category], axis=-1)
         history_items = features["user_history_item_id"]
-        history = ops.concatenate([self.item_embedding(history_items),
-                                   self.category_embedding(features["user_history_item_category"])],
-                                  axis=-1)
+        history = per_row(ops.concatenate(
+            [self.item_embedding(history_items),
+             self.category_embedding(features["user_history_item_category"])], axis=-1), features)
         mask = lengths_to_mask(features["user_history_length"], ops.shape(history_items)[1])
         interest = self.history_attention(target, history, padding_mask=mask, training=training)
         parts = [self.user_embedding(features["user_id"]), item, category,

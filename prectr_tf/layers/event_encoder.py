@@ -14,6 +14,17 @@ from prectr_tf.layers.id_embedding import get_id_embedding
 from prectr_tf.layers.target_attention import lengths_to_mask
 
 LISTS = ("user_history", "query_context")
+# Serving sends each request's lists once: `[R, L]` list features plus this
+# `[B]` row → request index, so ids are looked up per request, not per row.
+REQUEST_INDEX = "request_index"
+
+
+def per_row(values, features):
+    """`values` (computed from list features) gathered to rows when the
+    lists come per request (`REQUEST_INDEX` in `features`)."""
+    if REQUEST_INDEX not in features:
+        return values
+    return ops.take(values, features[REQUEST_INDEX], axis=0)
 
 
 def cosine_similarity(a, b, epsilon=1e-6):
@@ -128,8 +139,8 @@ class EventEncoder(keras.layers.Layer):
         relevance = ops.clip(ops.cast(field("relevance"), "int64"), -1,
                              self.num_relevance_levels - 1) + 1
         click = ops.clip(ops.cast(field("click"), "int64"), -1, 1) + 1
-        item = self.item_embedding(item_ids)
-        event_query = self.query_embedding(field("query_id"))
+        item = per_row(self.item_embedding(item_ids), features)
+        event_query = per_row(self.query_embedding(field("query_id")), features)
         query_similarity = cosine_similarity(
             event_query, ops.expand_dims(self.query_embedding(features["query_id"]), 1))
         item_similarity = cosine_similarity(
@@ -138,10 +149,10 @@ class EventEncoder(keras.layers.Layer):
         query_similarity = query_similarity * keep
         item_similarity = item_similarity * keep
         events = ops.concatenate([
-            self.relevance_table(relevance),
-            self.click_table(click),
+            per_row(self.relevance_table(relevance), features),
+            per_row(self.click_table(click), features),
             item,
-            self.category_embedding(field("item_category")),
+            per_row(self.category_embedding(field("item_category")), features),
             ops.expand_dims(query_similarity, -1),
             ops.expand_dims(item_similarity, -1),
         ], axis=-1)

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from prectr_tf.data.query_normalization import query_id
 from prectr_tf.data.schema import EVENT_FIELDS
+from prectr_tf.layers.event_encoder import REQUEST_INDEX
 from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
 from prectr_tf.serving.signature import NUM_CANDIDATES
 
@@ -138,12 +139,20 @@ class RankingFunction:
             valid = tf.sequence_mask(inputs[NUM_CANDIDATES], tf.shape(inputs["item_id"])[1])
         rows = tf.where(valid)  # [M, 2]: (request, candidate) of each real candidate
         request = rows[:, 0]
-        features = {name: tf.gather(inputs[name], request)
-                    for name, _, _ in self.schema.request_features()}
+        # The history and context lists stay one per request ([R, L]): the
+        # model looks their ids up once per request (REQUEST_INDEX); the
+        # rest of the request fields are repeated per candidate row.
+        features = {REQUEST_INDEX: request}
         qid = query_id(inputs["query"])
+        lists = {name: inputs[name] for name, _, shape in self.schema.request_features()
+                 if shape}
+        lists.update(self._context(qid, inputs["user_id"]))
+        for name, value in lists.items():
+            features[name] = value if len(value.shape) > 1 else tf.gather(value, request)
+        for name, _, shape in self.schema.request_features():
+            if not shape:
+                features[name] = tf.gather(inputs[name], request)
         features["query_id"] = tf.gather(qid, request)
-        for name, value in self._context(qid, inputs["user_id"]).items():
-            features[name] = tf.gather(value, request)
         index, sent_title = self._candidates(inputs, rows, features)
         if self.mode == "split":
             features[CACHED_R] = self._split_representation(inputs["query"], request, index,
