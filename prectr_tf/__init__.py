@@ -8,7 +8,7 @@ What a user types is importable from here (loaded on first use, so that
 'frozen'
 """
 
-import importlib
+from prectr_tf._lazy import lazy_getattr
 
 _EXPORTS = {
     # data
@@ -50,9 +50,4 @@ _SUBPACKAGES = ("data", "layers", "losses", "metrics", "models", "distill", "eva
 __all__ = sorted(_EXPORTS) + list(_SUBPACKAGES)
 
 
-def __getattr__(name):
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"prectr_tf.{name}")
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'prectr_tf' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS, _SUBPACKAGES)

@@ -4,7 +4,7 @@ Imported lazily (`prectr_tf.layers.GlobalPreferenceAggregator` loads its
 module on first use), so that importing one layer module does not build all.
 """
 
-import importlib
+from prectr_tf._lazy import lazy_getattr
 
 _EXPORTS = {
     "BaseCTRTower": "ctr_tower",
@@ -25,7 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'prectr_tf.layers' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"prectr_tf.layers.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -6,7 +6,7 @@ Imported lazily (`prectr_tf.models.PRECTRModel` loads its module on first
 use), so `import prectr_tf.models` does not wait for TensorFlow.
 """
 
-import importlib
+from prectr_tf._lazy import lazy_getattr
 
 _EXPORTS = {
     "DCNv2Baseline": "dcn",
@@ -23,7 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'prectr_tf.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"prectr_tf.models.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
