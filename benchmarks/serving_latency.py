@@ -54,11 +54,11 @@ def measure(path, sizes, warmup, repeats):
     tf.config.threading.set_inter_op_parallelism_threads(2)
     import tensorflow_text  # noqa: F401, PLC0415
 
-    from prectr_tf.serving.client import RankingRequest, request_arrays, schema_of_export
+    from prectr_tf.serving.client import (RankingRequest, export_info, request_arrays,
+                                          schema_of_export)
     from prectr_tf.serving.tables import item_catalogue
 
-    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
-        info = json.load(fh)
+    info = export_info(path)
     schema = schema_of_export(path)
     items = list(item_catalogue(info["dataset"]).item_id)
     rank = tf.saved_model.load(path).signatures["rank"]

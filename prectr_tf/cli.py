@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import yaml  # noqa: E402
 
 from prectr_tf.config import ConfigError, config_to_dict, load_config, load_mapping  # noqa: E402
-from prectr_tf.data.schema import DataSchema  # noqa: E402
+from prectr_tf.data.schema import EVENT_FIELDS, STRING, DataSchema  # noqa: E402
 from prectr_tf.data.simulator import SimulatorConfig  # noqa: E402
 
 DEFAULT_DEMO_DIR = os.path.join("runs", "demo")
@@ -150,14 +150,13 @@ def cmd_export(args):
     import keras  # noqa: PLC0415
 
     import prectr_tf.models.prectr_model  # noqa: F401, PLC0415 (registers the classes)
-    from prectr_tf.serving import export_model  # noqa: PLC0415
+    from prectr_tf.serving import export_info, export_model  # noqa: PLC0415
     if not os.path.exists(args.model):
         raise FileNotFoundError(f"{args.model}: no such model file")
     path = export_model(keras.models.load_model(args.model), args.base, args.data,
                         mode=args.mode, version=args.version,
                         max_candidates=args.max_candidates)
-    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
-        info = json.load(fh)
+    info = export_info(path)
     print(f"exported {path} ({info['mode']} mode): {info['num_items']:,} items, "
           f"{info['num_context_queries']:,} query contexts, up to {info['max_candidates']:,} "
           f"candidates per request, {info['warmup_requests']} warm-up requests")
@@ -316,12 +315,11 @@ def _demo_serving(model, data_dir, space, out):
     def text(v):
         return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
-    history = [{f: (text(features[f"user_history_{f}"][first][j])
-                    if features[f"user_history_{f}"].dtype == object
-                    else int(features[f"user_history_{f}"][first][j]))
-                for f in ("query_id", "item_id", "item_category", "relevance", "click",
-                          "timestamp")}
-               for j in range(int(features["user_history_length"][first]))]
+    def event(j):
+        values = {f: features[f"user_history_{f.name}"][first][j] for f in EVENT_FIELDS}
+        return {f.name: text(v) if f.dtype == STRING else int(v) for f, v in values.items()}
+
+    history = [event(j) for j in range(int(features["user_history_length"][first]))]
     request = {"user_id": text(features["user_id"][first]),
                "query": text(features["query"][first]),
                "candidates": [text(v) for v in features["item_id"][rows]],

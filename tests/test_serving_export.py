@@ -18,6 +18,7 @@ from prectr_tf.data.schema import EVENT_FIELDS
 from prectr_tf.evaluation.full_space import request_contexts
 from prectr_tf.models.config import preset
 from prectr_tf.models.prectr_model import PRECTRModel
+from prectr_tf.serving.client import export_info
 from prectr_tf.serving.export import export_model, versions
 from prectr_tf.serving.signature import OUTPUTS
 
@@ -261,15 +262,13 @@ def test_bad_requests_have_defined_behaviour(exported):
 
 
 def test_warmup_records_read_back_and_run(exported):
-    from prectr_tf.serving.export import EXPORT_INFO
     from prectr_tf.serving.warmup import read_warmup
 
     pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
     model, data_dir, base, exact, split = exported
     for path in (exact, split):
         requests = read_warmup(path)
-        with open(os.path.join(path, EXPORT_INFO)) as fh:
-            assert len(requests) == json.load(fh)["warmup_requests"] == 3
+        assert len(requests) == export_info(path)["warmup_requests"] == 3
         rank = tf.saved_model.load(path).signatures["rank"]
         sizes = []
         for request in requests:
@@ -309,8 +308,7 @@ def test_an_item_feed_sets_the_catalogue(exported, tmp_path):
                          "item_category": [*latest["item_category"][:5], "tools"],
                          "item_features": [*latest["item_features"][:5], [0.5, -1.0]]})
     path = export_model(model, tmp_path / "feed", data_dir, mode="split", items=feed)
-    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
-        assert json.load(fh)["num_items"] == 6
+    assert export_info(path)["num_items"] == 6
     from_feed = tf.saved_model.load(path).signatures["rank"]
     sent = tf.saved_model.load(split).signatures["rank"]
     request = _request(model.schema, ["feed-only"])

@@ -9,7 +9,7 @@ and its client.
   TF Text ops the export uses.
 """
 
-from prectr_tf.serving.client import (RankingRequest, grpc_predict_request,
+from prectr_tf.serving.client import (RankingRequest, export_info, grpc_predict_request,
                                       parse_grpc_response, parse_rest_response,
                                       request_arrays, rest_predict_body, schema_of_export)
 from prectr_tf.serving.export import export_model, versions
@@ -18,6 +18,7 @@ from prectr_tf.serving.signature import OUTPUTS, request_signature
 __all__ = [
     "OUTPUTS",
     "RankingRequest",
+    "export_info",
     "export_model",
     "grpc_predict_request",
     "parse_grpc_response",

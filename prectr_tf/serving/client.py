@@ -36,6 +36,8 @@ from prectr_tf.data.schema import EVENT_FIELDS, DataSchema
 from prectr_tf.serving.signature import NUM_CANDIDATES, OUTPUTS
 
 SIGNATURE = "rank"
+# What `export_model` writes beside the SavedModel: mode, sizes, schema.
+EXPORT_INFO = os.path.join("assets.extra", "prectr_export.json")
 _NUMPY = {"string": object, "int64": np.int64, "float32": np.float32}
 
 
@@ -69,10 +71,15 @@ class RankingRequest:
     user_event_count: int | None = None
 
 
+def export_info(path):
+    """`assets.extra/prectr_export.json` of an export version folder (a dict)."""
+    with open(os.path.join(path, EXPORT_INFO)) as fh:
+        return json.load(fh)
+
+
 def schema_of_export(path):
-    """The `DataSchema` an export was made for (`assets.extra/prectr_export.json`)."""
-    with open(os.path.join(path, "assets.extra", "prectr_export.json")) as fh:
-        return DataSchema(**json.load(fh)["schema"])
+    """The `DataSchema` an export was made for."""
+    return DataSchema(**export_info(path)["schema"])
 
 
 def _history_query_ids(events):

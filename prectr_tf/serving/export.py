@@ -31,13 +31,14 @@ import warnings
 
 import keras
 
+from prectr_tf.serving.client import EXPORT_INFO
 from prectr_tf.serving.ranking import (RankingFunction, ServingTables, check_mode,
                                        precompute_title_states)
 from prectr_tf.serving.signature import OUTPUTS, request_signature
-from prectr_tf.serving.tables import catalogue_from_frame, item_catalogue, query_context_table
+from prectr_tf.serving.tables import (catalogue_from_frame, dataset_rows, item_catalogue,
+                                      query_context_table)
 from prectr_tf.serving.warmup import warmup_requests, write_warmup
 
-EXPORT_INFO = os.path.join("assets.extra", "prectr_export.json")
 DEFAULT_MAX_CANDIDATES = 5000
 
 
@@ -86,9 +87,10 @@ def export_model(model, base_dir, data_dir, mode="exact", version=None,
     # leaves neither a version nor a half-written folder behind.
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=base_dir)
     try:
-        catalogue = (item_catalogue(data_dir) if items is None
+        rows = dataset_rows(data_dir)  # one pass over the data for both tables
+        catalogue = (item_catalogue(data_dir, rows) if items is None
                      else catalogue_from_frame(items, model.schema.num_item_features))
-        context = query_context_table(data_dir, context_reserve)
+        context = query_context_table(data_dir, context_reserve, rows)
         title_ids = title_states = None
         if mode == "split":
             title_ids, title_states = precompute_title_states(model, catalogue.item_title)

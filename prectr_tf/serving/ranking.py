@@ -114,11 +114,12 @@ class RankingFunction:
             tf.debugging.assert_less_equal(
                 n, width, message="num_candidates exceeds the candidate columns sent"),
         ]
+        candidates = {name for name, _, _ in self.schema.candidate_features()}
         for name, value in inputs.items():
             checks.append(tf.debugging.assert_equal(
                 tf.shape(value, tf.int64)[0], num_requests,
                 message=f"input {name!r} must have one row per request, like item_id"))
-            if name in dict((c[0], c) for c in self.schema.candidate_features()):
+            if name in candidates:
                 checks.append(tf.debugging.assert_equal(
                     tf.shape(value, tf.int64)[1], width,
                     message=f"input {name!r} must have as many candidate columns as item_id"))

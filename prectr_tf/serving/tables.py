@@ -83,26 +83,35 @@ def catalogue_from_frame(frame, num_item_features=0):
                            for c in ("item_id", "item_title", "item_category")), features)
 
 
-def _dataset_rows(data_dir, names):
-    from prectr_tf.data.build import read_dataset_info  # noqa: PLC0415
-    from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415 (imports TF)
-
-    parts = [read_split_columns(data_dir, split, names)
-             for split in ("train", "eval") if split in read_dataset_info(data_dir)["splits"]]
-    return {name: np.concatenate([p[name] for p in parts]) for name in names}
-
-
-def item_catalogue(data_dir):
-    """The items of a built dataset (train and eval), each with its latest
-    title, category and features."""
+def _schema(data_dir):
     from prectr_tf.data.build import read_dataset_info  # noqa: PLC0415
     from prectr_tf.data.schema import DataSchema  # noqa: PLC0415
 
-    schema = DataSchema(**read_dataset_info(data_dir)["schema"])
-    names = ["item_id", "item_title", "item_category", "timestamp"]
+    info = read_dataset_info(data_dir)
+    return info, DataSchema(**info["schema"])
+
+
+def dataset_rows(data_dir):
+    """Every impression of a built dataset (train, then eval) with the columns
+    the catalogue and the context table read, in one pass over the files:
+    `{name: np.ndarray}`. Pass it to both so an export reads the data once."""
+    from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415 (imports TF)
+
+    info, schema = _schema(data_dir)
+    names = ["user_id", "item_title", *(f.name for f in EVENT_FIELDS)]
     if schema.num_item_features:
         names.append("item_features")
-    rows = _dataset_rows(data_dir, names)
+    parts = [read_split_columns(data_dir, split, names)
+             for split in ("train", "eval") if split in info["splits"]]
+    return {name: np.concatenate([p[name] for p in parts]) for name in names}
+
+
+def item_catalogue(data_dir, rows=None):
+    """The items of a built dataset (train and eval), each with its latest
+    title, category and features; `rows`: `dataset_rows(data_dir)` if read
+    already."""
+    _, schema = _schema(data_dir)
+    rows = dataset_rows(data_dir) if rows is None else rows
     order = np.argsort(rows["timestamp"], kind="stable")
     ids = rows["item_id"][order]
     # The last row of each item in time order: reverse, then first occurrence.
@@ -115,7 +124,7 @@ def item_catalogue(data_dir):
                          rows["item_category"][pick].astype(object), features)
 
 
-def query_context_table(data_dir, reserve=None):
+def query_context_table(data_dir, reserve=None, rows=None):
     """The export's `QueryContextTable` from a built dataset.
 
     Args:
@@ -123,16 +132,12 @@ def query_context_table(data_dir, reserve=None):
             its build config says which count: all, or clicked only).
         reserve: extra events stored per query, so that dropping the
             requesting user's own still leaves L_g (default L_g).
+        rows: `dataset_rows(data_dir)` if read already.
     """
-    from prectr_tf.data.build import read_dataset_info  # noqa: PLC0415
-    from prectr_tf.data.schema import DataSchema  # noqa: PLC0415
-
-    info = read_dataset_info(data_dir)
-    schema = DataSchema(**info["schema"])
+    info, schema = _schema(data_dir)
     length = schema.context_length
     width = length + (length if reserve is None else int(reserve))
-    fields = [f.name for f in EVENT_FIELDS]
-    rows = _dataset_rows(data_dir, ["user_id", *fields])
+    rows = dataset_rows(data_dir) if rows is None else rows
     if info["config"]["history"]["context_events"] == "clicked":
         keep = rows["click"] == 1
         rows = {k: v[keep] for k, v in rows.items()}
