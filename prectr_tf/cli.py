@@ -485,7 +485,7 @@ def _parser():
                    "model_base_path); the version is a folder inside it")
     p.add_argument("--mode", choices=["exact", "split"], default="exact",
                    help="exact cross-encoding, or split (needs encoder.num_split_layers > 0: "
-                   "title states precomputed per item)")
+                   "a title cache precomputed per item)")
     p.add_argument("--version", type=int, help="version number (default: the next one)")
     p.add_argument("--max-candidates", type=int, default=5000,
                    help="most candidates per request (default 5000)")

@@ -48,26 +48,33 @@ def test_joint_shape_padding_and_content():
     assert np.abs(r[0] - r[2]).max() > 1e-4  # well above the 1e-6 float noise
 
 
-def test_split_precomputed_title_states_give_exactly_the_full_r():
-    encoder = RelevanceTextEncoder(num_split_layers=2, **TINY)
+@pytest.mark.parametrize("num_split_layers", [1, 2])
+def test_split_title_cache_gives_exactly_the_full_r(num_split_layers):
+    """Two joint layers cache lower-layer states; one joint layer (the
+    default split) caches the top layer's keys and values."""
+    encoder = RelevanceTextEncoder(num_split_layers=num_split_layers, **TINY)
     r = encoder(_split_inputs())
     assert r.shape == (3, TINY["hidden_dim"])
-    # Export-style: title states computed alone (e.g. per item, once), then
-    # combined with any query.
-    title_states = encoder.encode_title_states(TITLES)
-    assert title_states.shape == (3, TITLES.shape[1], TINY["hidden_dim"])
-    precomputed = encoder.call_with_title_states(QUERIES, title_states, TITLES != 0)
-    np.testing.assert_allclose(precomputed, r, atol=1e-5)
-    # A title's states do not depend on the batch or query it came with.
-    np.testing.assert_allclose(encoder.encode_title_states(TITLES[::-1])[::-1], title_states,
+    # Export-style: a title's cache computed alone (e.g. per item, once),
+    # then combined with any query.
+    cache = encoder.encode_title_cache(TITLES)
+    width = TINY["hidden_dim"] * (2 if num_split_layers == 2 else 1)
+    assert encoder.title_cache_dim == width
+    assert cache.shape == (3, TITLES.shape[1], width)
+    np.testing.assert_allclose(encoder.call_with_title_cache(QUERIES, cache, TITLES != 0), r,
+                               atol=1e-5)
+    # A title's cache does not depend on the batch or query it came with.
+    np.testing.assert_allclose(encoder.encode_title_cache(TITLES[::-1])[::-1], cache,
                                atol=1e-6)
-    # The query side once per request, broadcast over candidates.
-    query_states = encoder.encode_query_states(QUERIES[:1])
-    broadcast = encoder.combine_states(np.repeat(query_states, 3, axis=0),
-                                       np.repeat(QUERIES[:1] != 0, 3, axis=0),
-                                       title_states, TITLES != 0)
-    np.testing.assert_allclose(broadcast[0], r[0], atol=1e-5)
-    np.testing.assert_allclose(broadcast[2], r[2], atol=1e-5)
+    # The query side once per request, broadcast over candidates: request 0
+    # (QUERIES[0] == QUERIES[2]) against all three titles.
+    broadcast = encoder.call_with_title_cache(QUERIES[:2], cache, TITLES != 0,
+                                              request_index=np.array([0, 1, 0]))
+    np.testing.assert_allclose(broadcast, r, atol=1e-5)
+    swapped = encoder.call_with_title_cache(QUERIES[:2], cache, TITLES != 0,
+                                            request_index=np.array([1, 1, 0]))
+    assert np.abs(swapped[0] - r[0]).max() > 1e-4  # another query, another r
+    np.testing.assert_allclose(swapped[1:], r[1:], atol=1e-5)
     # Padding on either side is masked; a changed title token is not.
     np.testing.assert_allclose(encoder(_split_inputs(pad=4)), r, atol=1e-5)
     assert np.abs(r[0] - r[2]).max() > 1e-4  # well above the 1e-6 float noise
@@ -170,9 +177,9 @@ def test_reads_pair_tokenizer_output_in_both_arrangements():
     assert joint(ids).shape == split(ids).shape == (2, TINY["hidden_dim"])
     np.testing.assert_allclose(joint(ids), joint(ids["token_ids"]), atol=1e-6)
     np.testing.assert_allclose(
-        split.call_with_title_states(ids["query_ids"],
-                                     split.encode_title_states(ids["title_ids"]),
-                                     ids["title_ids"] != 0),
+        split.call_with_title_cache(ids["query_ids"],
+                                    split.encode_title_cache(ids["title_ids"]),
+                                    ids["title_ids"] != 0),
         split(ids), atol=1e-5)
 
 

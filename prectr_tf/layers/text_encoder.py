@@ -12,9 +12,9 @@ Two arrangements of the same layers:
 - split (`num_split_layers=n > 0`, PreTTR-style): the lower n layers run over
   `[CLS] query [SEP]` and `title [SEP]` separately, the remaining layers over
   their concatenation. A title's lower-layer states depend on the title alone,
-  so a coarse-ranking export precomputes them per item
-  (`encode_title_states`) and scores with `call_with_title_states`, which gives
-  exactly the r of the full call.
+  so a coarse-ranking export precomputes a cache per item
+  (`encode_title_cache`: the top layer's title keys and values) and scores
+  with `call_with_title_cache`, which gives exactly the r of the full call.
 """
 
 import keras
@@ -176,12 +176,29 @@ class RelevanceTextEncoder(keras.layers.Layer):
         positions) in training and serving alike.
         """
         x = self._run_layers(x, mask, layers[:-1], training)
-        top = layers[-1]
-        attention_mask = ops.expand_dims(ops.cast(mask, "int32"), 1)  # [B, 1, S]
+        keys, values = self._top_keys_values(x)
+        return self._top_cls(x[:, :1], keys, values, mask, training)
+
+    def _top_keys_values(self, x):
+        """The top layer's attention keys and values of states `x` `[B, S, d]`,
+        each `[B, S, heads, head_dim]` (they depend on their own position only)."""
+        top = self.transformer_layers[-1]
         inputs = top._self_attention_layer_norm(x) if top.normalize_first else x
-        y = top._self_attention_layer(query=inputs[:, :1], value=inputs,
-                                      attention_mask=attention_mask, training=training)
-        y = top._self_attention_dropout(y, training=training) + x[:, :1]
+        attention = top._self_attention_layer
+        return attention._key_dense(inputs), attention._value_dense(inputs)
+
+    def _top_cls(self, x_cls, keys, values, mask, training):
+        """The top layer's output at [CLS] `[B, d]` from its input there
+        `[B, 1, d]` and every position's keys, values and padding mask."""
+        top = self.transformer_layers[-1]
+        attention = top._self_attention_layer
+        inputs = top._self_attention_layer_norm(x_cls) if top.normalize_first else x_cls
+        # The attention of keras' MultiHeadAttention.call, given projected keys and values.
+        y, _ = attention._compute_attention(
+            attention._query_dense(inputs), keys, values,
+            ops.expand_dims(ops.cast(mask, "bool"), 1), training)
+        y = attention._output_dense(y)
+        y = top._self_attention_dropout(y, training=training) + x_cls
         if not top.normalize_first:
             y = top._self_attention_layer_norm(y)
         z = top._feedforward_layer_norm(y) if top.normalize_first else y
@@ -233,17 +250,72 @@ class RelevanceTextEncoder(keras.layers.Layer):
         return self._output(self._cls_output(
             x, mask, self.transformer_layers[self.num_split_layers:], self._training(training)))
 
-    def call_with_title_states(self, query_ids, title_states, title_mask, training=None):
-        """r for query ids and precomputed title states; equals the full call."""
-        query_states = self.encode_query_states(query_ids, training=training)
-        return self.combine_states(query_states, ops.not_equal(query_ids, PAD_ID),
-                                   title_states, title_mask, training=training)
-
     def encode_split(self, query_ids, title_ids, training=None):
         """r of the split arrangement from query and title ids."""
-        title_states = self.encode_title_states(title_ids, training=training)
-        return self.call_with_title_states(query_ids, title_states,
-                                           ops.not_equal(title_ids, PAD_ID), training=training)
+        training = self._training(training)
+        return self.combine_states(self._encode_side(query_ids, 0, training),
+                                   ops.not_equal(query_ids, PAD_ID),
+                                   self._encode_side(title_ids, 1, training),
+                                   ops.not_equal(title_ids, PAD_ID), training=training)
+
+    # --- split serving: a per-title cache ---------------------------------
+    @property
+    def title_cache_dim(self):
+        """Width of `encode_title_cache`'s output: 2d (the top layer's keys
+        and values) when the top layer is the only joint one, else d."""
+        self._check_split("title_cache_dim")
+        single = self.num_layers - self.num_split_layers == 1
+        return 2 * self.hidden_dim if single else self.hidden_dim
+
+    def encode_title_cache(self, title_ids):
+        """What a split export stores per title, `[B, St, title_cache_dim]`.
+
+        With one joint layer (the default split), a title enters r only
+        through that layer's attention keys and values at its positions, so
+        the cache holds those (concatenated): serving then skips the title
+        side's projections, the largest per-candidate cost. With more joint
+        layers it holds the lower-layer states.
+        """
+        states = self.encode_title_states(title_ids, training=False)
+        if self.title_cache_dim == self.hidden_dim:
+            return states
+        keys, values = self._top_keys_values(states)
+        flat = ops.shape(states)[:2] + (self.hidden_dim,)
+        return ops.concatenate([ops.reshape(keys, flat), ops.reshape(values, flat)], axis=-1)
+
+    def call_with_title_cache(self, query_ids, title_cache, title_mask, request_index=None):
+        """r per row from cached titles; equals the full call (inference).
+
+        Args:
+            query_ids: int `[R, Sq]`, each request's query ids, encoded once
+                per request.
+            title_cache: float `[N, St, title_cache_dim]`, `encode_title_cache`
+                of each row's title.
+            title_mask: bool `[N, St]`, the titles' non-padding positions.
+            request_index: int `[N]` or None, the request (row of
+                `query_ids`) of each title row; None pairs them one to one.
+
+        Returns:
+            r, float `[N, d]`.
+        """
+        query_states = self.encode_query_states(query_ids, training=False)
+        query_mask = ops.not_equal(query_ids, PAD_ID)
+        if request_index is None:
+            request_index = ops.arange(ops.shape(query_ids)[0])
+        rows = lambda x: ops.take(x, request_index, axis=0)  # noqa: E731
+        if self.title_cache_dim == self.hidden_dim:
+            return self.combine_states(rows(query_states), rows(query_mask), title_cache,
+                                       title_mask, training=False)
+        query_keys, query_values = self._top_keys_values(query_states)
+        heads = ops.shape(query_keys)[2:]
+        shape = ops.shape(title_cache)[:2] + heads
+        title_keys = ops.reshape(title_cache[..., : self.hidden_dim], shape)
+        title_values = ops.reshape(title_cache[..., self.hidden_dim:], shape)
+        mask = ops.concatenate([rows(query_mask), ops.cast(title_mask, "bool")], axis=1)
+        return self._output(self._top_cls(
+            rows(query_states[:, :1]),
+            ops.concatenate([rows(query_keys), title_keys], axis=1),
+            ops.concatenate([rows(query_values), title_values], axis=1), mask, False))
 
     # --- Keras --------------------------------------------------------------
     def call(self, inputs, training=None):

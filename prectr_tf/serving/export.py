@@ -33,7 +33,7 @@ import keras
 
 from prectr_tf.serving.client import EXPORT_INFO
 from prectr_tf.serving.ranking import (RankingFunction, ServingTables, check_mode,
-                                       precompute_title_states)
+                                       precompute_title_cache)
 from prectr_tf.serving.signature import OUTPUTS, request_signature
 from prectr_tf.serving.tables import (catalogue_from_frame, dataset_rows, item_catalogue,
                                       query_context_table)
@@ -91,10 +91,10 @@ def export_model(model, base_dir, data_dir, mode="exact", version=None,
         catalogue = (item_catalogue(data_dir, rows) if items is None
                      else catalogue_from_frame(items, model.schema.num_item_features))
         context = query_context_table(data_dir, context_reserve, rows)
-        title_ids = title_states = None
+        title_ids = title_cache = None
         if mode == "split":
-            title_ids, title_states = precompute_title_states(model, catalogue.item_title)
-        tables = ServingTables(catalogue, context, title_ids, title_states)
+            title_ids, title_cache = precompute_title_cache(model, catalogue.item_title)
+        tables = ServingTables(catalogue, context, title_ids, title_cache)
         ranking = RankingFunction(model, tables, mode, max_candidates)
         archive = keras.export.ExportArchive()
         archive.track(model)

@@ -13,9 +13,10 @@ Two encoder modes:
 
 * `exact`: the model's own call (joint or split cross-encoding per row);
 * `split` (a split-arranged encoder, `num_split_layers > 0`): the query's
-  lower layers run once per request; a known item's title states come from
-  the export (precomputed per item); only unknown items, or titles the
-  request changes, are encoded at request time. Same r as `exact`.
+  lower layers run once per request; a known item's title cache (the top
+  layer's keys and values at its title positions, `encode_title_cache`)
+  comes from the export, precomputed per item; only unknown items, or titles
+  the request changes, are encoded at request time. Same r as `exact`.
 """
 
 import numpy as np
@@ -50,11 +51,11 @@ class ServingTables(tf.Module):
         context: `QueryContextTable`, the latest events per query.
         title_ids: int32 `[I, St]` or None, the catalogue titles' token ids
             (split mode).
-        title_states: float32 `[I, St, d]` or None, their lower-layer states
-            (split mode).
+        title_cache: float32 `[I, St, c]` or None, their
+            `encode_title_cache` (split mode).
     """
 
-    def __init__(self, catalogue, context, title_ids=None, title_states=None):
+    def __init__(self, catalogue, context, title_ids=None, title_cache=None):
         super().__init__(name="serving_tables")
         self.item_index = _index_table(catalogue.item_id.astype(str), tf.string)
         self.item_title = _constant(catalogue.item_title.astype(str), "item_title")
@@ -67,8 +68,8 @@ class ServingTables(tf.Module):
         self.context_user = _constant(context.user_id.astype(str), "context_user_id")
         self.context_length = _constant(context.length, "context_length")
         self.title_ids = None if title_ids is None else _constant(title_ids, "title_ids")
-        self.title_states = (None if title_states is None
-                             else _constant(title_states, "title_states"))
+        self.title_cache = (None if title_cache is None
+                            else _constant(title_cache, "title_cache"))
 
 
 def _index_table(keys, dtype):
@@ -213,45 +214,41 @@ class RankingFunction:
 
     def _split_representation(self, query, request, index, sent_title, title):
         """r with the query encoded once per request and known titles'
-        lower-layer states taken from the export."""
+        cache taken from the export."""
         t, tokenizer, encoder = self.tables, self.model.tokenizer, self.model.encoder
-        query_ids = tokenizer.tokenize_query(query)
-        query_states = encoder.encode_query_states(query_ids, training=False)
         known, safe = index >= 0, tf.maximum(index, 0)
         stored = known & (tf.equal(sent_title, "") | tf.equal(sent_title,
                                                               tf.gather(t.item_title, safe)))
         title_ids = tf.gather(t.title_ids, safe)
-        title_states = tf.gather(t.title_states, safe)
+        title_cache = tf.gather(t.title_cache, safe)
         fresh = tf.where(~stored)
         fresh_ids = tokenizer.tokenize_title(tf.gather_nd(title, fresh))
-        fresh_states = encoder.encode_title_states(fresh_ids, training=False)
+        fresh_cache = encoder.encode_title_cache(fresh_ids)
         title_ids = tf.tensor_scatter_nd_update(title_ids, fresh, fresh_ids)
-        title_states = tf.tensor_scatter_nd_update(title_states, fresh,
-                                                   tf.cast(fresh_states, title_states.dtype))
-        return encoder.combine_states(tf.gather(query_states, request),
-                                      tf.gather(tf.not_equal(query_ids, 0), request),
-                                      title_states, tf.not_equal(title_ids, 0), training=False)
+        title_cache = tf.tensor_scatter_nd_update(title_cache, fresh,
+                                                  tf.cast(fresh_cache, title_cache.dtype))
+        return encoder.call_with_title_cache(tokenizer.tokenize_query(query), title_cache,
+                                             tf.not_equal(title_ids, 0), request_index=request)
 
 
-def precompute_title_states(model, titles, batch_size=1024):
-    """Title ids `[I, St]` and lower-layer states `[I, St, d]` of every
+def precompute_title_cache(model, titles, batch_size=1024):
+    """Title ids `[I, St]` and `encode_title_cache` `[I, St, c]` of every
     catalogue title (split mode)."""
     tokenizer, encoder = model.tokenizer, model.encoder
 
     @tf.function
     def encode(batch):
         ids = tokenizer.tokenize_title(batch)
-        return ids, encoder.encode_title_states(ids, training=False)
+        return ids, encoder.encode_title_cache(ids)
 
-    ids, states = [], []
+    ids, cache = [], []
     titles = np.asarray(titles, dtype=object).astype(str)
     for start in range(0, len(titles), batch_size):
-        i, s = encode(tf.constant(titles[start:start + batch_size]))
+        i, c = encode(tf.constant(titles[start:start + batch_size]))
         ids.append(i.numpy())
-        states.append(s.numpy())
+        cache.append(c.numpy())
     if not ids:
         width = tokenizer.title_length
         return (np.zeros((0, width), np.int32),
-                np.zeros((0, width, encoder.hidden_dim), np.float32))
-    return np.concatenate(ids), np.concatenate(states).astype(np.float32)
-
+                np.zeros((0, width, encoder.title_cache_dim), np.float32))
+    return np.concatenate(ids), np.concatenate(cache).astype(np.float32)
