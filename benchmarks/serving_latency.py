@@ -2,11 +2,15 @@
 
 1. Simulate the default simulator at `--requests` (default 3,000: 30,000
    impressions; users = requests / 5), build it (eval fraction 0.2).
-2. Stage 0 once (SFT to convergence, shared), then `train_staged`:
-   `prectr_v1` (joint encoder, frozen) and `prectr_v2` with the **split
-   encoder** (`num_split_layers` = layers − 1: the lower layers run per side,
-   the top layer is joint), the arrangement that serves.
-3. Export `v2 exact`, `v2 split` and `v1 exact`: seconds and SavedModel size.
+2. Stage 0 (SFT to convergence) and `train_staged` per model: `prectr_v1`
+   (joint encoder, frozen) and `prectr_v2` with the **split encoder**, the
+   arrangement that serves, at each `--split-layers` depth (default 2 and 1
+   of 3: one or two joint layers on top; one joint layer lets the export
+   cache the top layer's title keys and values). The stage-0 students' own
+   relevance head on the full candidate space says how well each
+   arrangement learns relevance.
+3. Export `v2/split<s> split` for each depth, `v2/split<s> exact` for the
+   first, and `v1 exact`: seconds and SavedModel size.
 4. Quality through each export: the eval requests' full candidate space sent
    as ranking requests (user, query, history as logged; every candidate with
    its title), scored by the loaded export: full-space AUC and NDCG@10
@@ -38,7 +42,6 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-EXPORTS = (("prectr_v2", "exact"), ("prectr_v2", "split"), ("prectr_v1", "exact"))
 
 
 def _size_mb(path):
@@ -118,6 +121,7 @@ def run(args):
     from prectr_tf.data.schema import DataSchema
     from prectr_tf.data.simulator import SimulatorConfig, simulate
     from prectr_tf.evaluation.full_space import full_space_examples
+    from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.evaluation.soft_metrics import full_space_metrics
     from prectr_tf.models.config import EncoderConfig, preset
     from prectr_tf.models.training import TrainConfig, pretrain_encoder, train_staged
@@ -139,22 +143,32 @@ def run(args):
                          joint_epochs=1, steps_per_epoch=10, wordpiece_vocabulary_size=400,
                          seed=args.seed)
              if args.quick else TrainConfig(seed=args.seed))
-    layers = EncoderConfig().num_layers
-    configs = {"prectr_v2": preset("prectr_v2",
-                                   encoder=EncoderConfig(num_split_layers=layers - 1)),
-               "prectr_v1": preset("prectr_v1")}
+    configs = {f"prectr_v2/split{s}": preset("prectr_v2",
+                                             encoder=EncoderConfig(num_split_layers=s))
+               for s in args.split_layers}
+    configs["prectr_v1"] = preset("prectr_v1")
+    first = f"prectr_v2/split{args.split_layers[0]}"
+    exports = [(first, "exact")] + [(name, "split") for name in configs if name != "prectr_v1"]
+    exports.append(("prectr_v1", "exact"))
     space = full_space_examples(sim, data_dir, "eval")
-    results = {"exports": {}, "feeds": {}}
+    results = {"exports": {}, "feeds": {}, "students": {}}
     models = {}
     for name, config in configs.items():
         started = time.perf_counter()
-        student = pretrain_encoder(data_dir, config, train, os.path.join(work, name), verbose=0)
-        models[name], _ = train_staged(data_dir, config, train, os.path.join(work, name),
-                                       student_dir=student, verbose=0)
-        print(f"  trained {name} in {time.perf_counter() - started:.0f}s", flush=True)
-    for name, mode in EXPORTS:
+        folder = os.path.join(work, name.replace("/", "_"))
+        student = pretrain_encoder(data_dir, config, train, folder, verbose=0)
+        diagnostics = student_diagnostics(student, space)
+        results["students"][name] = diagnostics
+        models[name], _ = train_staged(data_dir, config, train, folder, student_dir=student,
+                                       verbose=0)
+        print(f"  trained {name} in {time.perf_counter() - started:.0f}s; stage-0 student on "
+              f"the full space: accuracy {diagnostics['relevance_accuracy']:.3f}, NDCG@10 by "
+              f"E[level] {diagnostics['ndcg_at_10_expected_level']:.3f} (best epoch "
+              f"{diagnostics['best_epoch'] + 1} of {diagnostics['epochs_run']})", flush=True)
+    for name, mode in exports:
         started = time.perf_counter()
-        path = export_model(models[name], os.path.join(work, "exports", f"{name}_{mode}"),
+        path = export_model(models[name],
+                            os.path.join(work, "exports", f"{name.replace('/', '_')}_{mode}"),
                             data_dir, mode=mode)
         seconds = time.perf_counter() - started
         scores = score_space(path, space, schema)
@@ -181,7 +195,7 @@ def run(args):
         feed = pd.concat([items.assign(item_id=items["item_id"].astype(str) + f"~{c}")
                           for c in range(copies)], ignore_index=True).iloc[:size]
         started = time.perf_counter()
-        path = export_model(models["prectr_v2"], os.path.join(work, "feeds", str(size)),
+        path = export_model(models[first], os.path.join(work, "feeds", str(size)),
                             data_dir, mode="split", items=feed)
         results["feeds"][size] = {"export_seconds": time.perf_counter() - started,
                                   "size_mb": _size_mb(path)}
@@ -219,11 +233,20 @@ def report(results):
     lines += ["", "| split export, item feed | export s | size MB |", "|---|---|---|"]
     for size, e in results["feeds"].items():
         lines.append(f"| {int(size):,} items | {e['export_seconds']:.1f} | {e['size_mb']:.1f} |")
+    lines += ["", "| stage-0 student | full-space accuracy | level-0 recall | NDCG@10 by "
+              "E[level] | best epoch / run |", "|---|---|---|---|---|"]
+    for name, d in results.get("students", {}).items():
+        lines.append(f"| {name} | {d['relevance_accuracy']:.3f} | {d['level0_recall']:.3f} | "
+                     f"{d['ndcg_at_10_expected_level']:.3f} | {d['best_epoch'] + 1} / "
+                     f"{d['epochs_run']} |")
     exports = results["exports"]
-    if "prectr_v2 split" in exports and "prectr_v1 exact" in exports:
-        for n, t in exports["prectr_v2 split"]["latency_ms"].items():
-            v1 = exports["prectr_v1 exact"]["latency_ms"][n]["p50"]
-            lines.append(f"\nN = {int(n):,}: v2 split / v1 p50 = {t['p50'] / v1:.2f}x")
+    v1 = exports.get("prectr_v1 exact")
+    for key, entry in exports.items():
+        if v1 is None or not key.endswith(" split"):
+            continue
+        for n, t in entry["latency_ms"].items():
+            ratio = t["p50"] / v1["latency_ms"][n]["p50"]
+            lines.append(f"N = {int(n):,}: {key} / v1 p50 = {ratio:.2f}x")
     return "\n".join(lines)
 
 
@@ -232,6 +255,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--split-layers", type=int, nargs="+", default=[2, 1],
+                        help="num_split_layers of each split V2 trained (of 3 layers)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 5000])
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=50)

@@ -236,7 +236,7 @@ def precompute_title_cache(model, titles, batch_size=1024):
     catalogue title (split mode)."""
     tokenizer, encoder = model.tokenizer, model.encoder
 
-    @tf.function
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])  # one trace
     def encode(batch):
         ids = tokenizer.tokenize_title(batch)
         return ids, encoder.encode_title_cache(ids)
