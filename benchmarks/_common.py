@@ -17,3 +17,21 @@ def peak_rss_mb():
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def simulated_dataset(sim_config, work):
+    """Simulate `sim_config` and build it under `work/dataset` (eval: the
+    latest 20 % of requests). Returns `(sim, schema, data_dir)`."""
+    import os  # noqa: PLC0415
+
+    from prectr_tf.data.build import BuildConfig, build_dataset  # noqa: PLC0415
+    from prectr_tf.data.schema import DataSchema  # noqa: PLC0415
+    from prectr_tf.data.simulator import simulate  # noqa: PLC0415
+
+    sim = simulate(sim_config)
+    schema = DataSchema(num_relevance_levels=sim_config.num_relevance_levels,
+                        num_item_features=sim_config.num_item_features)
+    data_dir = os.path.join(work, "dataset")
+    build_dataset(sim.log, data_dir, schema, BuildConfig(eval_fraction=0.2), overwrite=True,
+                  progress=False)
+    return sim, schema, data_dir

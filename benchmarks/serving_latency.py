@@ -117,9 +117,8 @@ def run(args):
     import pandas as pd  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
-    from prectr_tf.data.build import BuildConfig, build_dataset
-    from prectr_tf.data.schema import DataSchema
-    from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.data.simulator import SimulatorConfig
+    from _common import simulated_dataset
     from prectr_tf.evaluation.full_space import full_space_examples
     from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.evaluation.soft_metrics import full_space_metrics
@@ -133,12 +132,7 @@ def run(args):
                   if args.quick else
                   SimulatorConfig(num_users=args.requests // 5, num_requests=args.requests,
                                   seed=args.seed))
-    sim = simulate(sim_config)
-    schema = DataSchema(num_relevance_levels=sim_config.num_relevance_levels,
-                        num_item_features=sim_config.num_item_features)
-    data_dir = os.path.join(work, "dataset")
-    build_dataset(sim.log, data_dir, schema, BuildConfig(eval_fraction=0.2), overwrite=True,
-                  progress=False)
+    sim, schema, data_dir = simulated_dataset(sim_config, work)
     train = (TrainConfig(batch_size=128, encoder_sft_epochs=2, encoder_min_steps_per_epoch=5,
                          joint_epochs=1, steps_per_epoch=10, wordpiece_vocabulary_size=400,
                          seed=args.seed)

@@ -37,9 +37,8 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("runs", "split_stage0.json"))
     args = parser.parse_args(argv)
 
-    from prectr_tf.data.build import BuildConfig, build_dataset
-    from prectr_tf.data.schema import DataSchema
-    from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.data.simulator import SimulatorConfig
+    from _common import simulated_dataset
     from prectr_tf.evaluation.full_space import full_space_examples
     from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.models.config import EncoderConfig, preset
@@ -48,12 +47,7 @@ def main(argv=None):
     work = args.work_dir or tempfile.mkdtemp(prefix="split-stage0-")
     sim_config = SimulatorConfig(num_users=args.requests // 5, num_requests=args.requests,
                                  seed=args.seed)
-    sim = simulate(sim_config)
-    schema = DataSchema(num_relevance_levels=sim_config.num_relevance_levels,
-                        num_item_features=sim_config.num_item_features)
-    data_dir = os.path.join(work, "dataset")
-    build_dataset(sim.log, data_dir, schema, BuildConfig(eval_fraction=0.2), overwrite=True,
-                  progress=False)
+    sim, _, data_dir = simulated_dataset(sim_config, work)
     space = full_space_examples(sim, data_dir, "eval")
     runs = {}
     for split in args.split_layers:
