@@ -260,12 +260,17 @@ class RelevanceTextEncoder(keras.layers.Layer):
 
     # --- split serving: a per-title cache ---------------------------------
     @property
+    def _caches_keys_values(self):
+        """Whether the top layer is the only joint one, so that a title's
+        cache is that layer's keys and values (else its lower-layer states)."""
+        self._check_split("the title cache")
+        return self.num_layers - self.num_split_layers == 1
+
+    @property
     def title_cache_dim(self):
         """Width of `encode_title_cache`'s output: 2d (the top layer's keys
         and values) when the top layer is the only joint one, else d."""
-        self._check_split("title_cache_dim")
-        single = self.num_layers - self.num_split_layers == 1
-        return 2 * self.hidden_dim if single else self.hidden_dim
+        return 2 * self.hidden_dim if self._caches_keys_values else self.hidden_dim
 
     def encode_title_cache(self, title_ids):
         """What a split export stores per title, `[B, St, title_cache_dim]`.
@@ -277,7 +282,7 @@ class RelevanceTextEncoder(keras.layers.Layer):
         layers it holds the lower-layer states.
         """
         states = self.encode_title_states(title_ids, training=False)
-        if self.title_cache_dim == self.hidden_dim:
+        if not self._caches_keys_values:
             return states
         keys, values = self._top_keys_values(states)
         flat = ops.shape(states)[:2] + (self.hidden_dim,)
@@ -303,7 +308,7 @@ class RelevanceTextEncoder(keras.layers.Layer):
         if request_index is None:
             request_index = ops.arange(ops.shape(query_ids)[0])
         rows = lambda x: ops.take(x, request_index, axis=0)  # noqa: E731
-        if self.title_cache_dim == self.hidden_dim:
+        if not self._caches_keys_values:
             return self.combine_states(rows(query_states), rows(query_mask), title_cache,
                                        title_mask, training=False)
         query_keys, query_values = self._top_keys_values(query_states)
