@@ -15,5 +15,6 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/prectr demo --overwrite
 
+# -n auto: one pytest worker per core (pytest-xdist).
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
