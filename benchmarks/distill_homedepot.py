@@ -89,15 +89,14 @@ def spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def metrics(test, predicted, score, seed):
-    from prectr_tf.metrics.reference import macro_f1, ndcg_at_k  # noqa: PLC0415
+def metrics(test, predicted, score):
+    from prectr_tf.metrics.predictions import macro_f1, ndcg_at_k  # noqa: PLC0415
 
     level = test["level"].to_numpy()
     return {"accuracy": float((predicted == level).mean()),
             "macro_f1": float(macro_f1(level, predicted)),
             "spearman": spearman(score, test["relevance"].to_numpy()),
-            "ndcg_at_10": float(ndcg_at_k(test["query_key"].to_numpy(), level, score, k=10,
-                                          seed=seed))}
+            "ndcg_at_10": float(ndcg_at_k(test["query_key"].to_numpy(), level, score, k=10))}
 
 
 def confusion(true, predicted):
@@ -218,7 +217,7 @@ def run_seed(seed, args, pairs, work, log=print):
     result["seconds"]["student_kd"] = time.perf_counter() - started
     result["student_kd"] = {"best_epoch": meta["best_epoch"],
                             "epochs_run": len(meta["history"]["loss"])}
-    result["metrics"] = {name: metrics(test, *scores[name], seed) for name in METHODS}
+    result["metrics"] = {name: metrics(test, *scores[name]) for name in METHODS}
     for name in METHODS:
         m = result["metrics"][name]
         log(f"    {name:<12} " + "  ".join(f"{k} {m[k]:.4f}" for k in METRICS), flush=True)

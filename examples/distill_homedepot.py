@@ -33,7 +33,7 @@ from prectr_tf.distill import (StudentConfig, distill_encoder, read_teacher_logi
                                relevance_probabilities, split_by_query)
 from prectr_tf.distill.teachers.minilm import MiniLMTeacher
 from prectr_tf.layers.text_preprocessing import learn_wordpiece_vocabulary
-from prectr_tf.metrics.reference import macro_f1
+from prectr_tf.metrics.predictions import macro_f1
 from prectr_tf.models.config import EncoderConfig
 
 K = 4

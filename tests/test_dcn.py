@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from prectr_tf.data.pipeline import make_dataset
-from prectr_tf.metrics.reference import auc
+from prectr_tf.metrics.predictions import auc
 from prectr_tf.models.dcn import DCNv2Baseline
 
 

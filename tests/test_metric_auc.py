@@ -4,7 +4,7 @@ import tensorflow as tf
 import keras
 
 from prectr_tf.metrics import MaskedMetric, masked_auc
-from prectr_tf.metrics.reference import auc
+from prectr_tf.metrics.predictions import auc
 
 
 def test_masked_rows_are_left_out():

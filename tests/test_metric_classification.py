@@ -4,8 +4,8 @@ import tensorflow as tf
 import keras
 
 from prectr_tf.metrics import RelevanceMacroF1, log_loss, relevance_accuracy
-from prectr_tf.metrics.reference import log_loss as np_log_loss
-from prectr_tf.metrics.reference import macro_f1
+from prectr_tf.metrics.predictions import log_loss as np_log_loss
+from prectr_tf.metrics.predictions import macro_f1
 
 
 def test_log_loss_matches_numpy_with_masks_weights_and_batches():

@@ -1,13 +1,16 @@
-"""The numpy reference (`prectr_tf.metrics.reference`) against brute force."""
+"""The exact metrics of collected predictions (`prectr_tf.metrics.predictions`)
+against scikit-learn, brute force and hand-computed cases."""
 
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import ndcg_score, roc_auc_score
 
 from prectr_tf.metrics import evaluate_predictions, rela_impr
-from prectr_tf.metrics.reference import auc, group_auc, log_loss, macro_f1, mrr, ndcg_at_k
+from prectr_tf.metrics.predictions import auc, group_auc, log_loss, macro_f1, mrr, ndcg_at_k
 
 
 def brute_auc(labels, scores, weights=None):
@@ -96,15 +99,73 @@ def test_ndcg_and_mrr_match_loops(seed):
     assert mrr(lists, labels, scores) == pytest.approx(ref_mrr, rel=1e-12)
 
 
-def test_ndcg_mrr_hand_computed_and_random_ties():
+def test_ndcg_mrr_hand_computed_and_ties():
     # list 1: ranking [0, 1] -> DCG 1/log2 3, IDCG 1; list 2 perfect.
     lists, labels, scores = [1, 1, 2, 2], [0, 1, 1, 0], [0.9, 0.1, 0.8, 0.3]
     assert ndcg_at_k(lists, labels, scores, k=2) == pytest.approx((1 / np.log2(3) + 1) / 2)
     assert mrr(lists, labels, scores) == pytest.approx(0.75)
     assert mrr(lists, labels, scores, k=1) == pytest.approx(0.5)
-    # A constant score does not inherit the data order: ties are broken at random.
-    values = [mrr(np.zeros(10), np.r_[1, np.zeros(9)], np.zeros(10), seed=s) for s in range(30)]
-    assert len(set(values)) > 1 and np.mean(values) < 0.6
+    # A constant score does not inherit the data order: one hit among 10 tied
+    # rows is at each rank with probability 1/10.
+    assert mrr(np.zeros(10), np.r_[1, np.zeros(9)], np.zeros(10)) == pytest.approx(
+        np.mean(1 / np.arange(1, 11)))
+    assert mrr(np.zeros(10), np.r_[np.zeros(9), 1], np.zeros(10)) == pytest.approx(
+        np.mean(1 / np.arange(1, 11)))
+
+
+def _groups_with_both_classes(labels, groups):
+    return [g for g in np.unique(groups) if len(np.unique(labels[groups == g])) == 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_auc_and_gauc_equal_sklearn_with_ties_weights_and_one_class_groups(seed):
+    rng = np.random.default_rng(seed)
+    n = 500
+    labels = rng.integers(0, 2, n)
+    scores = rng.integers(0, 8, n) / 7.0  # many ties
+    groups = rng.integers(0, 40, n)
+    labels[groups == 3] = 0  # one-class groups leave numerator and denominator
+    labels[groups == 4] = 1
+    weights = rng.uniform(0.1, 3.0, n)
+    assert auc(labels, scores, weights) == pytest.approx(
+        roc_auc_score(labels, scores, sample_weight=weights), abs=1e-12)
+    used = _groups_with_both_classes(labels, groups)
+    assert 3 not in used and 4 not in used
+    per_group = [roc_auc_score(labels[groups == g], scores[groups == g],
+                               sample_weight=weights[groups == g]) for g in used]
+    size = [weights[groups == g].sum() for g in used]
+    assert group_auc(labels, scores, groups, weights) == pytest.approx(
+        np.average(per_group, weights=size), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ndcg_equals_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    lists = np.repeat(np.arange(30), 12)
+    labels = rng.integers(0, 4, len(lists)) * (rng.random(len(lists)) < 0.4)
+    labels[lists == 2] = 0  # no positive: left out
+    scores = rng.integers(0, 5, len(lists)).astype(float)  # ties within lists
+    for k in (3, 10):
+        expected = [ndcg_score([2.0 ** labels[lists == q] - 1], [scores[lists == q]], k=k)
+                    for q in np.unique(lists) if labels[lists == q].any()]
+        assert ndcg_at_k(lists, labels, scores, k=k) == pytest.approx(np.mean(expected),
+                                                                      abs=1e-12)
+
+
+def test_mrr_with_ties_is_the_mean_over_the_orders_of_each_tie():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(2, 7))
+        labels = (rng.random(n) < 0.4).astype(float)
+        labels[rng.integers(n)] = 1.0
+        scores = rng.integers(0, 3, n).astype(float)
+        # brute force: every tie-breaking order of the rows, equally likely
+        values = []
+        for perm in itertools.permutations(range(n)):
+            order = sorted(range(n), key=lambda i: (-scores[i], perm.index(i)))
+            first = next(r for r, i in enumerate(order) if labels[i] >= 1)
+            values.append(1.0 / (first + 1))
+        assert mrr(np.zeros(n), labels, scores) == pytest.approx(np.mean(values), abs=1e-12)
 
 
 def test_log_loss_and_macro_f1():

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from prectr_tf.data.pipeline import make_dataset
-from prectr_tf.metrics.reference import auc
+from prectr_tf.metrics.predictions import auc
 from prectr_tf.models.config import PRESETS, preset
 from prectr_tf.models.prectr_model import PRECTRModel
 
@@ -137,3 +137,34 @@ def test_evaluate_reports_every_term_and_grouped_metrics(tiny_dataset):
                 "relevance_accuracy", "relevance_macro_f1", "gauc_user/cold"):
         assert key in results, key
     assert results["debias_loss"] == 0.0  # no hard negatives at evaluation
+
+
+@pytest.mark.parametrize("name", ["prectr_v1", "prectr_v2"])
+def test_weight_two_equals_the_row_twice(tiny_dataset, name):
+    """Every term of the objective and its gradients: a batch where some rows
+    have sample weight 2 equals the batch with those rows repeated."""
+    model = _model(tiny_dataset, name)
+    features, labels = _batch(tiny_dataset, 64)
+    weight = np.where(np.arange(64) % 3 == 0, 2.0, 1.0).astype("float32")
+    repeat = np.repeat(np.arange(64), weight.astype(int))
+
+    def objective(x, y, w):
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x, y, model(x, training=False), w, training=False)
+        terms = {t.name: float(t.loss_tracker.result()) for t in model.tasks}
+        for task in model.tasks:
+            task.loss_tracker.reset_state()
+        grads = tape.gradient(loss, model.trainable_variables)
+        return float(loss), terms, grads
+
+    weighted = objective(features, labels, weight)
+    repeated = objective(*tf.nest.map_structure(lambda t: tf.gather(t, repeat),
+                                                (features, labels)), None)
+    unweighted = objective(features, labels, None)
+    assert weighted[0] == pytest.approx(repeated[0], rel=1e-5)
+    assert weighted[1] == pytest.approx(repeated[1], rel=1e-5)
+    assert weighted[0] != pytest.approx(unweighted[0], rel=1e-5)  # the weights matter
+    for a, b in zip(weighted[2], repeated[2]):
+        if a is not None:
+            np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b),
+                                       rtol=1e-4, atol=1e-6)

@@ -207,8 +207,7 @@ def score_candidates(model, features, batch_size=4096, outputs=None):
     return result["score"].reshape(-1) if outputs is None else result
 
 
-def evaluate_full_space(model, sim, data_dir, split="eval", space=None, batch_size=4096, k=10,
-                        seed=0):
+def evaluate_full_space(model, sim, data_dir, split="eval", space=None, batch_size=4096, k=10):
     """Score `model` on the full candidate space and return the metrics.
 
     Args:
@@ -218,11 +217,11 @@ def evaluate_full_space(model, sim, data_dir, split="eval", space=None, batch_si
         split: whose requests.
         space: a precomputed `full_space_examples(sim, data_dir, split)`
             (reuse it across models).
-        batch_size, k, seed: scoring batch size, NDCG cut-off, tie seed.
+        batch_size, k: scoring batch size, NDCG cut-off.
 
     Returns:
         `full_space_metrics` of the model's scores.
     """
     space = space if space is not None else full_space_examples(sim, data_dir, split)
     return full_space_metrics(space.table, score_candidates(model, space.features, batch_size),
-                              k=k, seed=seed)
+                              k=k)

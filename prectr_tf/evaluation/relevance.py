@@ -8,8 +8,7 @@ mostly relevant items the logging policy showed.
 
 import numpy as np
 
-from prectr_tf.evaluation.soft_metrics import ndcg_per_list
-from prectr_tf.metrics.reference import macro_f1
+from prectr_tf.metrics.predictions import macro_f1, ndcg_per_list
 
 
 def relevance_diagnostics(table, relevance_probs, k=10):

@@ -24,10 +24,10 @@ probability of candidate i if examined at position 0; s_i: the model's score).
   gain p_i and discount 1/log2(rank + 1) (rank 1-based), averaged over
   requests; the ideal ranking sorts by p, so the oracle scores exactly 1.
 * `ndcg_at_10_relevance`: the same with gain 2^level − 1 of the true
-  relevance level (the reference `ndcg_at_k` convention), over requests with
+  relevance level (`prectr_tf.metrics.predictions.ndcg_at_k`'s convention), over requests with
   a candidate above level 0.
-* score ties in NDCG are broken at random (`seed`), as in
-  `prectr_tf.metrics.reference`.
+* tied scores get the expected NDCG over their orders
+  (`prectr_tf.metrics.predictions.ndcg_per_list`, sklearn's convention).
 * `auc_unshown`: `auc` over the candidates the logging policy did not show in
   their request — the part of the space the logged eval never sees.
 * every metric also per activity bucket (`prectr_tf.data.activity`: cold / low
@@ -38,6 +38,7 @@ probability of candidate i if examined at position 0; s_i: the model's score).
 import numpy as np
 
 from prectr_tf.data.activity import ACTIVITY_BUCKETS
+from prectr_tf.metrics.predictions import mean_of_defined, ndcg_per_list
 
 
 def _codes(groups, n):
@@ -52,7 +53,7 @@ def soft_group_auc(click_prob, scores, groups=None, exclude_self_pairs=True):
 
     GAUC = Σ_g n_g·AUC_g / Σ_g n_g (n_g: rows of group g) over groups where
     AUC_g is defined; `groups=None` gives the plain AUC. With
-    `exclude_self_pairs=False` it equals `reference.group_auc` on the rows
+    `exclude_self_pairs=False` it equals `predictions.group_auc` on the rows
     duplicated as (label 1, weight p) and (label 0, weight 1 − p).
 
     Returns:
@@ -95,47 +96,7 @@ def soft_group_auc(click_prob, scores, groups=None, exclude_self_pairs=True):
     return float(np.sum(correct[valid] / total[valid] * size[valid]) / size[valid].sum())
 
 
-def _dcg(codes, gains, key, k, seed, num_lists):
-    tie = np.random.default_rng(seed).random(len(codes))
-    order = np.lexsort((tie, -key, codes))
-    sorted_codes = codes[order]
-    starts = np.r_[0, np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1]
-    rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
-    top = rank < k
-    return np.bincount(sorted_codes[top], gains[order][top] / np.log2(rank[top] + 2.0),
-                       num_lists)
-
-
-def ndcg_per_list(list_ids, gains, scores, k=10, seed=0):
-    """NDCG@k of each list with explicit (non-negative) gains.
-
-    DCG@k = Σ_{rank ≤ k} gain / log2(rank + 1); NDCG = DCG / ideal DCG (the
-    list sorted by gain). Score ties are broken at random (`seed`). With
-    gains 2^y − 1 this is `reference.ndcg_at_k` per list.
-
-    Returns:
-        `(list_keys, ndcg)`: the sorted distinct list ids and float64 [L]
-        values, NaN for a list whose ideal DCG is 0.
-    """
-    keys, codes = np.unique(np.asarray(list_ids).ravel(), return_inverse=True)
-    codes = codes.ravel()
-    gains = np.asarray(gains, np.float64).ravel()
-    scores = np.asarray(scores, np.float64).ravel()
-    if len(codes) == 0:
-        return keys, np.zeros(0)
-    ideal = _dcg(codes, gains, gains, k, seed, len(keys))
-    actual = _dcg(codes, gains, scores, k, seed, len(keys))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return keys, np.where(ideal > 0, actual / np.where(ideal > 0, ideal, 1.0), np.nan)
-
-
-def _nanmean(values):
-    values = np.asarray(values, np.float64)
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if len(values) else float("nan")
-
-
-def _slice_metrics(table, scores, k, seed):
+def _slice_metrics(table, scores, k):
     p = table["click_prob"].to_numpy()
     out = {"count": int(len(table)), "num_requests": int(table["request_id"].nunique())}
     if len(table) == 0:
@@ -144,22 +105,21 @@ def _slice_metrics(table, scores, k, seed):
     out["gauc_user"] = soft_group_auc(p, scores, table["user_id"].to_numpy())
     out["gauc_query"] = soft_group_auc(p, scores, table["query_id"].to_numpy())
     lists = table["request_id"].to_numpy()
-    out[f"ndcg_at_{k}"] = _nanmean(ndcg_per_list(lists, p, scores, k, seed)[1])
+    out[f"ndcg_at_{k}"] = mean_of_defined(ndcg_per_list(lists, p, scores, k)[1])
     gains = 2.0 ** table["relevance"].to_numpy() - 1.0
-    out[f"ndcg_at_{k}_relevance"] = _nanmean(ndcg_per_list(lists, gains, scores, k, seed)[1])
+    out[f"ndcg_at_{k}_relevance"] = mean_of_defined(ndcg_per_list(lists, gains, scores, k)[1])
     unshown = ~table["shown"].to_numpy()
     out["auc_unshown"] = soft_group_auc(p[unshown], scores[unshown])
     return out
 
 
-def full_space_metrics(table, scores, k=10, seed=0):
+def full_space_metrics(table, scores, k=10):
     """Every full-space metric of the module doc, overall and per bucket.
 
     Args:
         table: `FullSpace.table` (or any frame with its columns).
         scores: [N] model scores, aligned with `table`.
         k: NDCG cut-off.
-        seed: NDCG tie-break seed.
 
     Returns:
         dict: `count`, `num_requests`, `auc`, `gauc_user`, `gauc_query`,
@@ -169,11 +129,11 @@ def full_space_metrics(table, scores, k=10, seed=0):
     scores = np.asarray(scores, np.float64).ravel()
     if len(scores) != len(table):
         raise ValueError(f"{len(scores)} scores for {len(table)} candidates")
-    out = _slice_metrics(table, scores, k, seed)
+    out = _slice_metrics(table, scores, k)
     activity = table["activity"].to_numpy()
     for bucket in ACTIVITY_BUCKETS:
         rows = activity == bucket
         part = table[rows]
         out.update({f"{name}/{bucket}": value
-                    for name, value in _slice_metrics(part, scores[rows], k, seed).items()})
+                    for name, value in _slice_metrics(part, scores[rows], k).items()})
     return out

@@ -1,52 +1,38 @@
-"""Metrics of PRECTR-V2 (DESIGN §8).
+"""Metrics of PRECTR-V2 (DESIGN §8), in two kinds.
 
-Every metric takes `(y_true, y_pred, sample_weight)`, with `y_true` a labels
-tensor or a dict of row-aligned columns: `"labels"` plus the side columns a
-metric reads (`"user_id"`, `"query_id"`, `"request_id"`,
-`"user_event_count"`). Labels of -1 are missing and leave every metric.
+Streaming Keras metrics — constant memory, sum-reduced state (right under
+`tf.distribute`), XLA-safe — updated on every train and test step:
+`masked_auc`, `log_loss`, `relevance_accuracy`, `RelevanceMacroF1`,
+`MaskedMetric`. Each takes `(y_true, y_pred, sample_weight)`, `y_true` a
+labels tensor or a dict with `"labels"`; labels of -1 are missing and leave
+the metric.
 
-Streaming, constant memory, XLA-safe (training logs): `masked_auc`,
-`log_loss`, `relevance_accuracy`, `RelevanceMacroF1`, `MaskedMetric`.
-Exact, accumulating, evaluation-only (no XLA: `supports_jit` is False, so
-evaluate them with `jit_compile=False` — Keras' "auto" turns XLA on whenever
-a GPU is visible): `GroupAUC` (`exact_auc`), `ListwiseMetric` (`ndcg`, `mrr`). `SlicedMetric` wraps any of them per
-activity bucket. `evaluate_predictions` is the numpy reference/evaluator.
+Exact metrics of collected predictions, in numpy
+(`prectr_tf.metrics.predictions`): GAUC by user and by query, NDCG@k, MRR,
+per activity bucket, and the exact AUC and log loss. `model.evaluate`
+computes them once from the rows it collected (`prectr_tf.models.
+evaluation_rows`); `evaluate_predictions` does it for any table of scores.
 
-Example (a task's evaluation metrics):
->>> metrics = [masked_auc(), log_loss(),
-...            GroupAUC("user_id", name="gauc_user"), GroupAUC("query_id", name="gauc_query"),
-...            ndcg(k=10), mrr(), SlicedMetric(GroupAUC("user_id", name="gauc_user"))]
->>> [m.name for m in metrics]  # doctest: +NORMALIZE_WHITESPACE
-['auc', 'log_loss', 'gauc_user', 'gauc_query', 'ndcg_at_10', 'mrr',
- 'gauc_user_by_activity']
+Example:
+>>> m = masked_auc()
+>>> m.update_state([1, 0, -1, 1], [0.9, 0.2, 0.95, 0.1])
+>>> round(float(m.result()), 2), evaluate_predictions({"click": [1, 0, -1, 1],
+...     "score": [0.9, 0.2, 0.95, 0.1]})["auc"]
+(0.5, 0.5)
 """
 
-from prectr_tf.metrics.auc import exact_auc, masked_auc
+from prectr_tf.metrics.auc import masked_auc
 from prectr_tf.metrics.classification import RelevanceMacroF1, log_loss, relevance_accuracy
-from prectr_tf.metrics.gauc import GroupAUC, grouped_auc
-from prectr_tf.metrics.grouping import group_index, pad_lists
 from prectr_tf.metrics.masked import MaskedMetric, masked_labels, split_y_true
-from prectr_tf.metrics.ranking import ListwiseMetric, mrr, ndcg
-from prectr_tf.metrics.reference import evaluate_predictions, rela_impr
-from prectr_tf.metrics.sliced import SlicedMetric, activity_bucket_tensor
+from prectr_tf.metrics.predictions import evaluate_predictions, rela_impr
 
 __all__ = [
-    "GroupAUC",
-    "ListwiseMetric",
     "MaskedMetric",
     "RelevanceMacroF1",
-    "SlicedMetric",
-    "activity_bucket_tensor",
     "evaluate_predictions",
-    "exact_auc",
-    "group_index",
-    "grouped_auc",
     "log_loss",
     "masked_auc",
     "masked_labels",
-    "mrr",
-    "ndcg",
-    "pad_lists",
     "rela_impr",
     "relevance_accuracy",
     "split_y_true",

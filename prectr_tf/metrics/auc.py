@@ -1,17 +1,11 @@
-"""Streaming AUC with missing clicks masked.
-
-Two AUCs, one definition (area under the ROC curve, ties counted as 1/2):
-
-* `masked_auc()` — `keras.metrics.AUC` behind `MaskedMetric`: constant
-  memory, XLA-compatible, approximate (thresholds interpolation); for the
-  training logs.
-* `exact_auc()` — `GroupAUC` with a single group: exact (sklearn's
-  `roc_auc_score`, average ranks for ties), evaluation only.
+"""Streaming AUC with missing clicks masked: `keras.metrics.AUC` behind
+`MaskedMetric` — constant memory, XLA-compatible, approximate (threshold
+interpolation). The exact AUC (sklearn's `roc_auc_score`, ties 1/2) of
+collected predictions is `prectr_tf.metrics.predictions.auc`.
 """
 
 import keras
 
-from prectr_tf.metrics.gauc import GroupAUC
 from prectr_tf.metrics.masked import MaskedMetric
 
 
@@ -36,8 +30,3 @@ def masked_auc(name="auc", num_thresholds=1000, label_key="labels"):
     """
     return MaskedMetric(keras.metrics.AUC(num_thresholds=num_thresholds, name=name),
                         label_key=label_key, name=name)
-
-
-def exact_auc(name="auc", label_key="labels"):
-    """Exact AUC over all accumulated rows (a `GroupAUC` without groups)."""
-    return GroupAUC(group_key=None, label_key=label_key, name=name)

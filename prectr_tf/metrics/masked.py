@@ -94,10 +94,6 @@ class MaskedMetric(keras.metrics.Metric):
         self.metric = metric
         self.label_key = label_key
 
-    @property
-    def supports_jit(self):
-        return getattr(self.metric, "supports_jit", True)
-
     def update_state(self, y_true, y_pred, sample_weight=None):
         labels, _ = split_y_true(y_true, self.label_key)
         labels, weights = masked_labels(labels, sample_weight, self.dtype)

@@ -1,13 +1,18 @@
-"""Plain-numpy metrics: the reference the Keras metrics are tested against,
-and the evaluator for scores that are already numpy arrays (e.g. the full
-coarse-ranking candidate space of the simulator).
+"""Exact metrics of collected predictions, in numpy: the one implementation
+of the grouped metrics (GAUC by user and query, NDCG@k, MRR, per activity
+bucket).
 
-Same definitions as the Keras metrics of this package (see `gauc.py`,
-`ranking.py`); one difference: an undefined value (no group with both
-classes, no list with a positive) is NaN here, 0 in the Keras metrics.
+`model.evaluate` collects every evaluation batch's scores, labels and ids as
+numpy arrays (`prectr_tf.models.evaluation_rows`) and computes these once at
+the end; the full coarse-ranking candidate space of the simulator is scored
+with them directly. Each is a sort plus bincounts: O(N log N) time, O(N)
+memory. Definitions follow scikit-learn (`roc_auc_score`, `ndcg_score`,
+ties included); an undefined value (no group with both classes, no list
+with a positive) is NaN.
 """
 
 import numpy as np
+from scipy.special import gammaln
 
 from prectr_tf.data.activity import ACTIVITY_BUCKETS, DEFAULT_LOW_MAX, activity_bucket
 
@@ -62,26 +67,80 @@ def auc(labels, scores, weights=None):
     return group_auc(labels, scores, None, weights)
 
 
-def log_loss(labels, probs):
-    """Mean binary cross-entropy over rows with label >= 0 (probs clipped to
-    [1e-7, 1 - 1e-7])."""
+def log_loss(labels, probs, weights=None):
+    """(Weighted) mean binary cross-entropy over rows with label >= 0 (probs
+    clipped to [1e-7, 1 - 1e-7])."""
     labels = np.asarray(labels, float).ravel()
     probs = np.clip(np.asarray(probs, float).ravel(), EPSILON, 1 - EPSILON)
-    keep = labels >= 0
+    weights = np.ones_like(labels) if weights is None else np.asarray(weights, float).ravel()
+    keep = (labels >= 0) & (weights > 0)
     if not keep.any():
         return float("nan")
     y, p = labels[keep], probs[keep]
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    return float(-np.average(y * np.log(p) + (1 - y) * np.log1p(-p), weights=weights[keep]))
 
 
-def _positions(codes, scores, seed):
-    """Row order by (list, score desc, random tie-break) and 0-based rank."""
-    tie = np.random.default_rng(seed).random(len(codes))
-    order = np.lexsort((tie, -scores, codes))
-    sorted_codes = codes[order]
-    starts = np.r_[0, np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1]
-    rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
-    return order, rank
+def _ranked(codes, scores):
+    """Rows in (list, score descending) order, each row's 0-based rank in its
+    list, and the run id of each ranked row: a run is a set of rows of one
+    list with equal scores (a tie)."""
+    order = np.lexsort((-scores, codes))
+    c, s = codes[order], scores[order]
+    starts = np.r_[0, np.flatnonzero(c[1:] != c[:-1]) + 1]
+    rank = np.arange(len(c)) - np.repeat(starts, np.diff(np.r_[starts, len(c)]))
+    run = np.cumsum(np.r_[True, (c[1:] != c[:-1]) | (s[1:] != s[:-1])]) - 1
+    return order, rank, run
+
+
+def _dcg(codes, gains, scores, k, num_lists):
+    """DCG@k per list; a tie's rows share the tie's mean gain: the expected
+    DCG over the random orders of the tie (sklearn's `ndcg_score`)."""
+    order, rank, run = _ranked(codes, scores)
+    discount = np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0)
+    run_gain = np.bincount(run, gains[order]) / np.bincount(run)
+    run_list = codes[order][np.r_[True, run[1:] != run[:-1]]]
+    return np.bincount(run_list, run_gain * np.bincount(run, discount), num_lists)
+
+
+def ndcg_per_list(list_ids, gains, scores, k=10):
+    """NDCG@k of each list with explicit (non-negative) gains.
+
+    DCG@k = Σ_{rank ≤ k} gain / log2(rank + 1); NDCG = DCG / ideal DCG (the
+    list sorted by gain). Tied scores get the expected DCG over the orders of
+    the tie, as sklearn's `ndcg_score` (`ignore_ties=False`).
+
+    Args:
+        list_ids: `[N]` list (request or query) of each row.
+        gains: `[N]` non-negative gains.
+        scores: `[N]` scores.
+        k: cut-off.
+
+    Returns:
+        `(list_keys, ndcg)`: the sorted distinct list ids and float64 `[L]`
+        values, NaN for a list whose ideal DCG is 0.
+
+    Example:
+    >>> keys, values = ndcg_per_list([7, 7, 8, 8], [0, 1, 1, 0], [.9, .1, .5, .5], k=2)
+    >>> keys.tolist(), [round(float(v), 4) for v in values]  # list 8: a tie of both rows
+    ([7, 8], [0.6309, 0.8155])
+    """
+    keys, codes = np.unique(np.asarray(list_ids).ravel(), return_inverse=True)
+    codes = codes.ravel()
+    gains = np.asarray(gains, np.float64).ravel()
+    scores = np.asarray(scores, np.float64).ravel()
+    if len(codes) == 0:
+        return keys, np.zeros(0)
+    ideal = _dcg(codes, gains, gains, k, len(keys))
+    actual = _dcg(codes, gains, scores, k, len(keys))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return keys, np.where(ideal > 0, actual / np.where(ideal > 0, ideal, 1.0), np.nan)
+
+
+def mean_of_defined(values):
+    """Mean of the non-NaN values; NaN if there are none."""
+    values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if len(values) else float("nan")
 
 
 def _list_rows(list_ids, labels, scores):
@@ -91,43 +150,57 @@ def _list_rows(list_ids, labels, scores):
         np.asarray(scores, float).ravel()[keep]
 
 
-def ndcg_at_k(list_ids, labels, scores, k=10, seed=0):
+def ndcg_at_k(list_ids, labels, scores, k=10):
     """Mean NDCG@k over lists with a positive label; gain 2^y - 1, discount
-    1/log2(rank + 1); ties broken at random (`seed`). NaN without lists."""
+    1/log2(rank + 1), ties as sklearn's `ndcg_score` (expected over their
+    orders). Rows with label < 0 are left out. NaN without lists."""
     codes, labels, scores = _list_rows(list_ids, labels, scores)
-    if len(codes) == 0:
-        return float("nan")
-    n_lists = codes.max() + 1
-    gains = 2.0 ** labels - 1.0
-
-    def dcg(order, rank):
-        top = rank < k
-        return np.bincount(codes[order][top], gains[order][top] / np.log2(rank[top] + 2.0), n_lists)
-
-    ideal = dcg(*_positions(codes, labels, seed))
-    valid = ideal > 0
-    if not valid.any():
-        return float("nan")
-    return float(np.mean(dcg(*_positions(codes, scores, seed))[valid] / ideal[valid]))
+    return mean_of_defined(ndcg_per_list(codes, 2.0 ** labels - 1.0, scores, k)[1])
 
 
-def mrr(list_ids, labels, scores, k=None, seed=0):
+def mrr(list_ids, labels, scores, k=None):
     """Mean reciprocal rank of the first label >= 1, over lists with a
-    positive label (keras-rs convention); ties at random. NaN without lists."""
+    positive label (keras-rs convention; 0 for a list whose first hit is
+    below `k`). Tied scores get the expectation over the orders of the tie.
+    NaN without lists.
+
+    Example:
+    >>> mrr([1, 1, 1], [0, 1, 0], [.5, .5, .1])  # a tie of 2: E[1/rank] = (1 + 1/2) / 2
+    0.75
+    """
     codes, labels, scores = _list_rows(list_ids, labels, scores)
     if len(codes) == 0:
         return float("nan")
     n_lists = codes.max() + 1
-    order, rank = _positions(codes, scores, seed)
-    first = np.full(n_lists, np.inf)
+    order, rank, run = _ranked(codes, scores)
     hit = labels[order] >= 1
-    np.minimum.at(first, codes[order][hit], rank[hit] + 1.0)
-    if k is not None:
-        first[first > k] = np.inf
+    run_hits, run_size = np.bincount(run, hit), np.bincount(run)
+    run_start = rank[np.r_[True, run[1:] != run[:-1]]]
+    run_list = codes[order][np.r_[True, run[1:] != run[:-1]]]
+    # The first run of each list that holds a hit: its m rows hold r hits,
+    # and in a random order of the run the first hit is at offset j with
+    # P(j) = C(m-1-j, r-1) / C(m, r).
+    has_hit = np.flatnonzero(run_hits > 0)
+    first_run = has_hit[np.r_[True, run_list[has_hit][1:] != run_list[has_hit][:-1]]]
+    rows = np.flatnonzero(np.isin(run, first_run))
+    m, r = run_size[run[rows]], run_hits[run[rows]]
+    j = rank[rows] - run_start[run[rows]]
+    log_p = (_log_choose(m - 1 - j, r - 1) - _log_choose(m, r))
+    p = np.where(j <= m - r, np.exp(np.where(j <= m - r, log_p, 0.0)), 0.0)
+    position = rank[rows] + 1.0
+    reciprocal = np.where(position <= (np.inf if k is None else k), 1.0 / position, 0.0)
+    value = np.bincount(codes[order][rows], p * reciprocal, n_lists)
     valid = np.bincount(codes, labels > 0, n_lists) > 0
     if not valid.any():
         return float("nan")
-    return float(np.mean(1.0 / first[valid]))
+    return float(np.mean(value[valid]))
+
+
+def _log_choose(n, r):
+    n, r = np.asarray(n, float), np.asarray(r, float)
+    safe = (r >= 0) & (n >= r)
+    n, r = np.where(safe, n, 0.0), np.where(safe, r, 0.0)
+    return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
 
 
 def macro_f1(labels, predictions):
@@ -161,7 +234,8 @@ def evaluate_predictions(data, *, score_key="score", label_key="click",
                          user_key="user_id", query_key="query_id", list_key="request_id",
                          rank_label_key=None, k=10, relevance_key="relevance",
                          relevance_probs_key="relevance_probs",
-                         activity_key="user_event_count", low_max=DEFAULT_LOW_MAX, seed=0):
+                         activity_key="user_event_count", weight_key="sample_weight",
+                         low_max=DEFAULT_LOW_MAX):
     """All evaluation metrics of a table of scored impressions, in numpy.
 
     Args:
@@ -169,11 +243,14 @@ def evaluate_predictions(data, *, score_key="score", label_key="click",
             present: `score_key` (P(click) or any score), `label_key` (0/1,
             -1 missing), `user_key`, `query_key`, `list_key`,
             `rank_label_key`, `relevance_key` with `relevance_probs_key`
-            (`[N, K]`), `activity_key`.
+            (`[N, K]`), `activity_key`, `weight_key`.
         rank_label_key: graded label for NDCG/MRR (e.g. `"relevance"` or a
             true click probability); default `label_key`.
         k: NDCG cut-off.
-        low_max, seed: activity bucket bound; ranking tie-break seed.
+        weight_key: sample weights: AUC, GAUC (n_g = the group's summed
+            weights) and log loss are weighted; a row of weight 0 leaves
+            every metric.
+        low_max: the largest user event count still in the `low` bucket.
 
     Returns:
         dict: `count`, `auc`, `gauc_user`, `gauc_query`, `log_loss` (only
@@ -191,37 +268,42 @@ def evaluate_predictions(data, *, score_key="score", label_key="click",
     """
     columns = {key: _column(data, key) for key in
                (score_key, label_key, user_key, query_key, list_key, rank_label_key,
-                relevance_key, relevance_probs_key, activity_key)
+                relevance_key, relevance_probs_key, activity_key, weight_key)
                if key is not None and key in data}
+    if weight_key in columns:
+        kept = columns[weight_key].astype(float) > 0
+        columns = {key: value[kept] for key, value in columns.items()}
     out = _metrics(columns, score_key, label_key, user_key, query_key, list_key,
-                   rank_label_key or label_key, k, relevance_key, relevance_probs_key, seed)
+                   rank_label_key or label_key, k, relevance_key, relevance_probs_key,
+                   weight_key)
     if activity_key in columns:
         bucket = activity_bucket(columns[activity_key], low_max)
         for index, name in enumerate(ACTIVITY_BUCKETS):
             part = {key: value[bucket == index] for key, value in columns.items()}
             sliced = _metrics(part, score_key, label_key, user_key, query_key, list_key,
                               rank_label_key or label_key, k, relevance_key,
-                              relevance_probs_key, seed)
+                              relevance_probs_key, weight_key)
             out.update({f"{key}/{name}": value for key, value in sliced.items()})
     return out
 
 
 def _metrics(c, score_key, label_key, user_key, query_key, list_key, rank_label_key, k,
-             relevance_key, relevance_probs_key, seed):
+             relevance_key, relevance_probs_key, weight_key):
     out = {}
     if score_key in c and label_key in c:
         scores, labels = c[score_key].astype(float), c[label_key].astype(float)
+        weights = c[weight_key].astype(float) if weight_key in c else None
         out["count"] = int(np.sum(labels >= 0))
-        out["auc"] = auc(labels, scores)
+        out["auc"] = auc(labels, scores, weights)
         for name, key in (("gauc_user", user_key), ("gauc_query", query_key)):
             if key in c:
-                out[name] = group_auc(labels, scores, c[key])
+                out[name] = group_auc(labels, scores, c[key], weights)
         if scores.size == 0 or (scores.min() >= 0 and scores.max() <= 1):
-            out["log_loss"] = log_loss(labels, scores)
+            out["log_loss"] = log_loss(labels, scores, weights)
     if score_key in c and list_key in c and rank_label_key in c:
         args = (c[list_key], c[rank_label_key].astype(float), c[score_key].astype(float))
-        out[f"ndcg_at_{k}"] = ndcg_at_k(*args, k=k, seed=seed)
-        out["mrr"] = mrr(*args, seed=seed)
+        out[f"ndcg_at_{k}"] = ndcg_at_k(*args, k=k)
+        out["mrr"] = mrr(*args)
     if relevance_key in c and relevance_probs_key in c:
         levels = c[relevance_key].astype(int)
         predicted = np.argmax(c[relevance_probs_key], axis=-1)

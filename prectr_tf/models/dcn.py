@@ -35,13 +35,14 @@ from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.losses.masked_loss import flatten_rows, reduce_masked
 from prectr_tf.metrics import log_loss, masked_auc
 from prectr_tf.models.dummy import dummy_batch
+from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.prectr_model import QUERY_ID_BUCKETS
 
 ID_FIELDS = ("user_id", "item_id", "item_category")
 
 
 @keras.saving.register_keras_serializable(package="prectr_tf")
-class DCNv2Baseline(keras.Model):
+class DCNv2Baseline(GroupedEvaluation, keras.Model):
     """DCN-v2 over id embeddings, dense item features and the user history.
 
     Args:
@@ -162,21 +163,22 @@ class DCNv2Baseline(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean BCE over rows with a known click (label -1 is masked: it
-        leaves both the sum and the count)."""
+        leaves both the sum and the count), weighted by `sample_weight` and
+        divided by the summed weights: weight 2 equals the row twice."""
         clicks = flatten_rows(self._clicks(y), "int64")
         logits = flatten_rows(y_pred["logit"])
         known = clicks >= 0
         targets = ops.cast(ops.maximum(clicks, 0), logits.dtype)
         # BCE from logits: softplus(z) - y·z, stable for any z.
         losses = ops.softplus(logits) - targets * logits
-        loss = reduce_masked(losses, known, sample_weight)
+        loss = reduce_masked(losses, known, sample_weight, "mean_with_sample_weight")
         self.loss_tracker.update_state(loss)
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         clicks = self._clicks(y)
         for metric in (self.auc, self.log_loss):
-            metric.update_state(clicks, y_pred["score"])
+            metric.update_state(clicks, y_pred["score"], sample_weight=sample_weight)
         return {m.name: m.result() for m in self.metrics}
 
     @property

@@ -49,6 +49,7 @@ from prectr_tf.layers.text_encoder import RelevanceTextEncoder
 from prectr_tf.layers.text_preprocessing import PairTokenizer
 from prectr_tf.models.config import EncoderConfig, PRECTRConfig
 from prectr_tf.models.dummy import dummy_batch
+from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
 from prectr_tf.models.tasks import make_tasks
 
@@ -63,7 +64,7 @@ def config_from_dict(values):
 
 
 @keras.saving.register_keras_serializable(package="prectr_tf")
-class PRECTRModel(keras.Model):
+class PRECTRModel(GroupedEvaluation, keras.Model):
     """PRECTR / PRECTR-V2, every component behind a `PRECTRConfig` switch.
 
     Args:
@@ -209,21 +210,15 @@ class PRECTRModel(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = ops.zeros(())
         for task in self.tasks:
-            total = total + task.weighted_loss(y, y_pred, x, training)
+            total = total + task.weighted_loss(y, y_pred, x, sample_weight, training)
         self.total_loss_tracker.update_state(total)
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        evaluating = getattr(self, "_evaluating", False)
-        shown = [self.total_loss_tracker]
         for task in self.tasks:
-            task.update_metrics(y, y_pred, x, evaluating=evaluating)
-            shown += [task.loss_tracker] + task.train_metrics
-            shown += task.eval_metrics if evaluating else []
-        # Only what this step updated: evaluation-only metrics would show 0
-        # in fit's progress bar otherwise.
+            task.update_metrics(y, y_pred, x, sample_weight)
         results = {}
-        for metric in shown:
+        for metric in self.metrics:
             value = metric.result()
             results.update(value if isinstance(value, dict) else {metric.name: value})
         return results
@@ -232,18 +227,12 @@ class PRECTRModel(keras.Model):
     def metrics(self):
         return [self.total_loss_tracker] + [m for task in self.tasks for m in task.metrics]
 
-    def test_step(self, data):
-        self._evaluating = True
-        try:
-            return super().test_step(data)
-        finally:
-            self._evaluating = False
-
     def compile(self, optimizer="adam", encoder_optimizer=None, **kwargs):
         """Keras `compile`, plus the encoder's own optimizer when fine-tuning
         (default: the same Adam class at `encoder_learning_rate_multiplier`
-        times the learning rate). The grouped metrics are not XLA-compilable,
-        so `jit_compile` defaults to False."""
+        times the learning rate). The tokenizer and the id lookups work on
+        strings, which XLA cannot compile, so `jit_compile` defaults to
+        False."""
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
         if self.config.encoder_mode == "finetune":

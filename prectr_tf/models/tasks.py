@@ -1,13 +1,21 @@
 """Tasks: each owns one term of the objective and the metrics that judge it.
 
-This is TFRS's design (`tfrs.tasks.Ranking`) in Keras 3: `PRECTRModel.
-compute_loss` only asks every task for its weighted term and adds them up
-(DESIGN §2 says why not `tfrs.Model`). Each task also logs its own loss as a
-metric, so every term of the objective is visible in `fit`'s progress bar.
+This is TFRS's design (`tfrs.tasks.Ranking`) in Keras 3: a task takes its loss
+and its metrics as arguments (today's as defaults) and passes `sample_weight`
+to both; `PRECTRModel.compute_loss` only asks every task for its weighted term
+and adds them up (DESIGN §2 says why not `tfrs.Model`). Each task also logs
+its own loss as a metric, so every term of the objective is visible in
+`fit`'s progress bar.
 
-Metrics come in two sets: cheap streaming ones updated on every train and
-eval step, and exact, grouped ones (GAUC by user and query, NDCG@10, MRR,
-activity slices) updated only by `evaluate`.
+The metrics here are streaming (constant memory, summed state, XLA-safe) and
+are updated on every train and test step. The exact grouped ones (GAUC by user
+and query, NDCG@10, MRR, by activity bucket) are not tasks' metrics: they are
+computed once per `evaluate` from the collected predictions
+(`prectr_tf.models.evaluation_rows`).
+
+The default losses reduce with `"mean_with_sample_weight"` (weighted sum over
+the summed weights of the unmasked rows), so a weight says how much a row
+counts relative to the others: weight 2 equals the row twice.
 """
 
 import keras
@@ -16,11 +24,9 @@ from keras import ops
 from prectr_tf.layers.hard_negative import hard_negative_anchor_mask
 from prectr_tf.losses import (ConsistencyLoss, FusedClickLoss, LoadBalanceLoss,
                               MaskedRelevanceLoss, PairwiseDebiasLoss)
-from prectr_tf.metrics import (GroupAUC, RelevanceMacroF1, SlicedMetric, log_loss, masked_auc,
-                               mrr, ndcg, relevance_accuracy)
+from prectr_tf.metrics import RelevanceMacroF1, log_loss, masked_auc, relevance_accuracy
 
-# Side columns the grouped metrics read from the features.
-SIDE_COLUMNS = ("user_id", "query_id", "request_id", "user_event_count")
+WEIGHTED_MEAN = "mean_with_sample_weight"
 
 
 class Task:
@@ -29,101 +35,115 @@ class Task:
     Args:
         name: the term's name; its loss is logged as `<name>_loss`.
         weight: λ of the term.
+        metrics: streaming Keras metrics updated on every step (default none).
     """
 
-    def __init__(self, name, weight=1.0):
+    def __init__(self, name, weight=1.0, metrics=None):
         self.name = name
         # `weight` is what the objective uses now; staged training zeroes it
         # for a stage and restores `full_weight` after.
         self.weight = self.full_weight = float(weight)
         self.loss_tracker = keras.metrics.Mean(name=f"{name}_loss")
-        self.train_metrics = []
-        self.eval_metrics = []
+        self.task_metrics = list(metrics or [])
 
-    def loss(self, labels, predictions, features, training):
+    def loss(self, labels, predictions, features, sample_weight, training):
         raise NotImplementedError
 
-    def weighted_loss(self, labels, predictions, features, training):
-        value = self.loss(labels, predictions, features, training)
+    def weighted_loss(self, labels, predictions, features, sample_weight=None, training=True):
+        value = self.loss(labels, predictions, features, sample_weight, training)
         self.loss_tracker.update_state(value)
         return self.weight * value
 
-    def update_metrics(self, labels, predictions, features, evaluating):
+    def update_metrics(self, labels, predictions, features, sample_weight=None):
         pass
 
     @property
     def metrics(self):
-        return [self.loss_tracker] + self.train_metrics + self.eval_metrics
-
-
-def _side(labels, features):
-    return {"labels": labels, **{k: features[k] for k in SIDE_COLUMNS if k in features}}
+        return [self.loss_tracker] + self.task_metrics
 
 
 class ClickTask(Task):
-    """Fused click BCE (log space, unknown clicks masked); AUC and log loss
-    while training; GAUC by user and query, NDCG@10, MRR and GAUC by
-    activity bucket at evaluation."""
+    """The click term: fused click BCE in log space, unknown clicks masked.
 
-    def __init__(self, weight=1.0):
-        super().__init__("click", weight)
-        self.loss_fn = FusedClickLoss()
-        self.train_metrics = [masked_auc(name="auc"), log_loss(name="log_loss")]
-        self.eval_metrics = [
-            GroupAUC(group_key="user_id", name="gauc_user"),
-            GroupAUC(group_key="query_id", name="gauc_query"),
-            ndcg(k=10, list_key="request_id", name="ndcg_at_10"),
-            mrr(list_key="request_id", name="mrr"),
-            SlicedMetric(GroupAUC(group_key="user_id", name="gauc_user")),
-        ]
+    Args:
+        weight: λ (1).
+        loss: a loss of `(clicks [B], predictions dict, sample_weight)`
+            (default `FusedClickLoss`, weighted mean).
+        metrics: streaming metrics of `(clicks, score [B], sample_weight)`
+            (default AUC and log loss).
+    """
 
-    def loss(self, labels, predictions, features, training):
-        return self.loss_fn(labels["click"], predictions)
+    def __init__(self, weight=1.0, loss=None, metrics=None):
+        super().__init__("click", weight, metrics if metrics is not None else
+                         [masked_auc(name="auc"), log_loss(name="log_loss")])
+        self.loss_fn = loss or FusedClickLoss(reduction=WEIGHTED_MEAN)
 
-    def update_metrics(self, labels, predictions, features, evaluating):
-        y = _side(labels["click"], features)
-        for metric in self.train_metrics + (self.eval_metrics if evaluating else []):
-            metric.update_state(y, predictions["score"])
+    def loss(self, labels, predictions, features, sample_weight, training):
+        return self.loss_fn(labels["click"], predictions, sample_weight=sample_weight)
+
+    def update_metrics(self, labels, predictions, features, sample_weight=None):
+        for metric in self.task_metrics:
+            metric.update_state(labels["click"], predictions["score"], sample_weight=sample_weight)
 
 
 class RelevanceTask(Task):
-    """Masked K-way relevance cross-entropy; accuracy, and macro-F1 at
-    evaluation."""
+    """The relevance term: masked K-way cross-entropy.
 
-    def __init__(self, num_levels, weight=1.0):
-        super().__init__("relevance", weight)
-        self.loss_fn = MaskedRelevanceLoss()
-        self.train_metrics = [relevance_accuracy(name="relevance_accuracy")]
-        self.eval_metrics = [RelevanceMacroF1(num_levels=num_levels, name="relevance_macro_f1")]
+    Args:
+        num_levels: K.
+        weight: λ_rsl (1).
+        loss: a loss of `(levels [B], logits [B, K], sample_weight)` (default
+            `MaskedRelevanceLoss`, weighted mean).
+        metrics: streaming metrics of `(levels, logits, sample_weight)`
+            (default accuracy and macro-F1).
+    """
 
-    def loss(self, labels, predictions, features, training):
-        return self.loss_fn(labels["relevance"], predictions["relevance_logits"])
+    def __init__(self, num_levels, weight=1.0, loss=None, metrics=None):
+        super().__init__("relevance", weight, metrics if metrics is not None else [
+            relevance_accuracy(name="relevance_accuracy"),
+            RelevanceMacroF1(num_levels=num_levels, name="relevance_macro_f1")])
+        self.loss_fn = loss or MaskedRelevanceLoss(reduction=WEIGHTED_MEAN)
 
-    def update_metrics(self, labels, predictions, features, evaluating):
-        for metric in self.train_metrics + (self.eval_metrics if evaluating else []):
-            metric.update_state(labels["relevance"], predictions["relevance_logits"])
+    def loss(self, labels, predictions, features, sample_weight, training):
+        return self.loss_fn(labels["relevance"], predictions["relevance_logits"],
+                            sample_weight=sample_weight)
+
+    def update_metrics(self, labels, predictions, features, sample_weight=None):
+        for metric in self.task_metrics:
+            metric.update_state(labels["relevance"], predictions["relevance_logits"],
+                                sample_weight=sample_weight)
 
 
 class ConsistencyTask(Task):
-    """Monotonicity of the click logits over relevance levels (DESIGN §4.9)."""
+    """Monotonicity of the click logits over relevance levels (DESIGN §4.9).
 
-    def __init__(self, weight):
+    Args:
+        weight: λ_cons.
+        loss: default `ConsistencyLoss` (weighted mean over rows).
+    """
+
+    def __init__(self, weight, loss=None):
         super().__init__("consistency", weight)
-        self.loss_fn = ConsistencyLoss()
+        self.loss_fn = loss or ConsistencyLoss(reduction=WEIGHTED_MEAN)
 
-    def loss(self, labels, predictions, features, training):
-        return self.loss_fn(None, predictions["click_logits"])
+    def loss(self, labels, predictions, features, sample_weight, training):
+        return self.loss_fn(None, predictions["click_logits"], sample_weight=sample_weight)
 
 
 class LoadBalanceTask(Task):
-    """Keeps the incentive's expert gate alive (deterministic gate probs)."""
+    """Keeps the incentive's expert gate alive (deterministic gate probs).
 
-    def __init__(self, weight):
+    Args:
+        weight: λ_bal.
+        loss: default `LoadBalanceLoss` (rows weighted in the batch mean).
+    """
+
+    def __init__(self, weight, loss=None):
         super().__init__("load_balance", weight)
-        self.loss_fn = LoadBalanceLoss()
+        self.loss_fn = loss or LoadBalanceLoss()
 
-    def loss(self, labels, predictions, features, training):
-        return self.loss_fn(None, predictions["gate_probs"])
+    def loss(self, labels, predictions, features, sample_weight, training):
+        return self.loss_fn(None, predictions["gate_probs"], sample_weight=sample_weight)
 
 
 class DebiasTask(Task):
@@ -135,19 +155,22 @@ class DebiasTask(Task):
     def __init__(self, num_levels, weight, margin, keep_fraction):
         super().__init__("debias", weight)
         self.num_levels = num_levels
-        self.pair_loss = PairwiseDebiasLoss(margin=margin, keep_fraction=keep_fraction)
-        self.fake_relevance_loss = MaskedRelevanceLoss()
+        self.pair_loss = PairwiseDebiasLoss(margin=margin, keep_fraction=keep_fraction,
+                                            reduction=WEIGHTED_MEAN)
+        self.fake_relevance_loss = MaskedRelevanceLoss(reduction=WEIGHTED_MEAN)
 
-    def loss(self, labels, predictions, features, training):
+    def loss(self, labels, predictions, features, sample_weight, training):
         if "negative_log_p_click" not in predictions:
             return ops.zeros(())
         anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"],
                                             num_levels=self.num_levels)
         pairs = self.pair_loss(anchors, {"anchor": predictions["log_p_click"],
-                                         "negative": predictions["negative_log_p_click"]})
+                                         "negative": predictions["negative_log_p_click"]},
+                               sample_weight=sample_weight)
         fake = ops.where(anchors, ops.zeros_like(labels["relevance"]),
                          -ops.ones_like(labels["relevance"]))
-        return pairs + self.fake_relevance_loss(fake, predictions["negative_relevance_logits"])
+        return pairs + self.fake_relevance_loss(fake, predictions["negative_relevance_logits"],
+                                                sample_weight=sample_weight)
 
 
 def make_tasks(config):
