@@ -106,6 +106,14 @@ class BaseCTRTower(keras.layers.Layer):
                 layer.build((None,))
 
     def call(self, features, relevance_vector=None, training=None):
+        return self.logits_from_context(self.context(features, training), relevance_vector,
+                                        training)
+
+    def context(self, features, training=None):
+        """The part of the MLP input that does not depend on r (id embeddings,
+        history attention, item features): `(before_r [B, D1], after_r
+        [B, D2])`. Computed once, it serves several r — the noisy twins of
+        the debias term reuse the row's context."""
         item = self.item_embedding(features["item_id"])
         category = self.category_embedding(features["item_category"])
         target = ops.concatenate([item, category], axis=-1)
@@ -115,14 +123,20 @@ class BaseCTRTower(keras.layers.Layer):
              self.category_embedding(features["user_history_item_category"])], axis=-1), features)
         mask = lengths_to_mask(features["user_history_length"], ops.shape(history_items)[1])
         interest = self.history_attention(target, history, padding_mask=mask, training=training)
-        parts = [self.user_embedding(features["user_id"]), item, category,
-                 self.query_embedding(features["query_id"]), interest]
+        before = ops.concatenate([self.user_embedding(features["user_id"]), item, category,
+                                  self.query_embedding(features["query_id"]), interest], axis=-1)
+        after = (ops.cast(features["item_features"], item.dtype) if self.use_item_features
+                 else ops.zeros_like(before[:, :0]))
+        return before, after
+
+    def logits_from_context(self, context, relevance_vector=None, training=None):
+        """`[B, K]` logits from `context(...)` and r (`None`: no r input)."""
+        before, after = context
+        parts = [before]
         if relevance_vector is not None:
-            r = ops.cast(relevance_vector, item.dtype)
+            r = ops.cast(relevance_vector, before.dtype)
             parts.append(ops.stop_gradient(r) if self.stop_gradient_relevance else r)
-        if self.use_item_features:
-            parts.append(ops.cast(features["item_features"], item.dtype))
-        x = apply_mlp(self.hidden, ops.concatenate(parts, axis=-1), training)
+        x = apply_mlp(self.hidden, ops.concatenate(parts + [after], axis=-1), training)
         return self.logits(x)
 
     def get_config(self):

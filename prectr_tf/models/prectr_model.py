@@ -167,13 +167,29 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             r = self.encoder(self.tokenizer(features["query"], features["item_title"]),
                              training=training)
         preference = self._preference(features, r, training)
-        out = self._heads(features, r, preference, training)
+        # The tower's r-independent part (embeddings, history attention) is
+        # computed once; the noisy twins reuse it.
+        context = self.ctr_tower.context(features, training=training)
+        out = self._heads(context, r, preference, training)
         if c.use_debias and training:
             noisy = self.hard_negative(r, training=True)["representation"]
-            negative = self._heads(features, noisy, preference, training)
+            negative = self._heads(context, noisy, preference, training)
             out["negative_log_p_click"] = negative["log_p_click"]
             out["negative_relevance_logits"] = negative["relevance_logits"]
         return out
+
+    def _encode_pairs(self, query, title, training):
+        """r `[B, d]`; with `dedup_pairs`, each distinct (query, title) of the
+        batch is encoded once and its r gathered back to every row (in
+        training, repeated pairs then share one dropout mask)."""
+        if not self.config.dedup_pairs:
+            return self.encoder(self.tokenizer(query, title), training=training)
+        query, title = tf.reshape(query, [-1]), tf.reshape(title, [-1])
+        pairs, index = tf.unique(tf.strings.join([query, title], separator="\x1f"))
+        first = tf.math.unsorted_segment_min(tf.range(tf.size(index)), index, tf.size(pairs))
+        r = self.encoder(self.tokenizer(tf.gather(query, first), tf.gather(title, first)),
+                         training=training)
+        return tf.gather(r, index)
 
     def _preference(self, features, r, training):
         c = self.config
@@ -188,9 +204,9 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             r, context, user_preference=r_user, history_length=features["user_history_length"],
             user_event_count=features["user_event_count"], training=training)["preference"]
 
-    def _heads(self, features, r, preference, training):
+    def _heads(self, context, r, preference, training):
         relevance_logits = self.relevance_head(r, training=training)
-        b = self.ctr_tower(features, r, training=training)
+        b = self.ctr_tower.logits_from_context(context, r, training=training)
         if self.config.use_incentive:
             tau, gate_probs = self.incentive(r, preference, training=training)
             if training:  # the load-balance term wants the gate without Gumbel noise
@@ -282,9 +298,12 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         # build the lookups: build every sublayer by running a dummy batch.
         batch = dummy_batch(self.schema)
         self.call(batch, training=False)
-        if self.config.use_debias:
-            self.hard_negative(self.encoder(self.tokenizer(batch["query"], batch["item_title"])),
-                               training=False)
+        if self.config.uses_text:
+            r = self.encoder(self.tokenizer(batch["query"], batch["item_title"]))
+            # `call` uses the tower through `context`: mark it built via __call__.
+            self.ctr_tower(batch, r)
+            if self.config.use_debias:
+                self.hard_negative(r, training=False)
         self.built = True
 
     def build_from_config(self, config):
