@@ -168,3 +168,22 @@ def test_weight_two_equals_the_row_twice(tiny_dataset, name):
         if a is not None:
             np.testing.assert_allclose(tf.convert_to_tensor(a), tf.convert_to_tensor(b),
                                        rtol=1e-4, atol=1e-6)
+
+
+def test_dedup_of_repeated_pairs_changes_no_prediction(tiny_dataset):
+    """Each distinct (query, title) of a batch is encoded once: predictions
+    equal the row-by-row encoding (1e-5) on a batch full of repeats."""
+    import dataclasses
+
+    model = _model(tiny_dataset, "prectr_v2")
+    features, _ = _batch(tiny_dataset, 32)
+    order = np.r_[np.arange(32), np.arange(32)[::-1], np.arange(0, 32, 3)]
+    features = tf.nest.map_structure(lambda t: tf.gather(t, order), features)
+    keys = [f"{q}|{t}" for q, t in zip(features["query"].numpy().ravel(),
+                                       features["item_title"].numpy().ravel())]
+    assert len(set(keys)) < len(keys) / 2  # mostly repeats
+    deduped = model(features, training=False)
+    model.config = dataclasses.replace(model.config, dedup_pairs=False)
+    plain = model(features, training=False)
+    for key in ("score", "relevance_probs", "click_given_relevance"):
+        np.testing.assert_allclose(deduped[key], plain[key], atol=1e-5)

@@ -85,6 +85,9 @@ class PRECTRConfig:
         gumbel_temperature: of the incentive gate while training.
         encoder_learning_rate_multiplier: the fine-tuned encoder's learning
             rate relative to the rest (DESIGN: smaller).
+        dedup_pairs: encode each distinct (query, title) of a batch once
+            (exact at inference; the same item shown for the same query in
+            several requests repeats pairs).
     """
 
     name: str = "prectr_v2"
@@ -108,6 +111,7 @@ class PRECTRConfig:
     debias_keep_fraction: float = 0.5
     gumbel_temperature: float = 1.0
     encoder_learning_rate_multiplier: float = 0.1
+    dedup_pairs: bool = True
 
     def __post_init__(self):
         if self.encoder_mode not in ENCODER_MODES:

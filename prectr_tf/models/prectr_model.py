@@ -164,8 +164,7 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             # tokenizer and encoder wherever the encoder is not being trained.
             r = ops.convert_to_tensor(features[CACHED_R])
         else:
-            r = self.encoder(self.tokenizer(features["query"], features["item_title"]),
-                             training=training)
+            r = self._encode_pairs(features["query"], features["item_title"], training)
         preference = self._preference(features, r, training)
         # The tower's r-independent part (embeddings, history attention) is
         # computed once; the noisy twins reuse it.
