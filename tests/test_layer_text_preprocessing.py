@@ -185,3 +185,23 @@ def test_chinese_accented_and_empty_text_round_trip(multilingual):
     plain = strip(tf.constant(["cafe au lait", "ecran"]), tf.constant(["x", "y"]))
     np.testing.assert_array_equal(stripped["query_ids"].numpy(), plain["query_ids"].numpy())
     assert _words(strip, stripped["query_ids"].numpy()[0]) == "cafe au lait"
+
+
+def test_pad_to_longest_cuts_only_padding(vocabulary):
+    """`token_ids` of a batch are the fixed-length ones cut to the batch's
+    longest pair; a batch of short pairs is shorter than `max_length`."""
+    queries = tf.constant(["red shoes", "drill", "a very long query about cordless drills"])
+    titles = tf.constant(["nike red shoe", "drill bits", "cordless drill kit with two batteries"])
+    fixed = PairTokenizer(vocabulary, max_length=32, pad_to_longest=False)
+    longest = PairTokenizer(vocabulary, max_length=32)
+    full = fixed(queries, titles)["token_ids"].numpy()
+    cut = longest(queries, titles)["token_ids"].numpy()
+    width = int((full != 0).sum(axis=1).max())
+    assert cut.shape == (3, width) and width < 32
+    np.testing.assert_array_equal(cut, full[:, :width])
+    assert (full[:, width:] == 0).all()
+    short = longest(queries[:2], titles[:2])["token_ids"]
+    assert short.shape[1] == int((full[:2] != 0).sum(axis=1).max()) < width
+    restored = PairTokenizer.from_config(longest.get_config())
+    assert restored.pad_to_longest and not PairTokenizer.from_config(
+        fixed.get_config()).pad_to_longest

@@ -114,10 +114,13 @@ class PairTokenizer(keras.layers.Layer):
 
     Produces three views of each pair, all right-padded with id 0 (`[PAD]`):
 
-    - `token_ids` `[B, max_length]`: `[CLS] query [SEP] title [SEP]` for the
-      joint cross-encoder. The query is first cut to `query_length - 2` word
+    - `token_ids` `[B, S]`: `[CLS] query [SEP] title [SEP]` for the joint
+      cross-encoder. The query is first cut to `query_length - 2` word
       pieces (the same query tokens as `query_ids`), then the title is
       truncated to fill the rest ("waterfall": the title is cut first).
+      S = `max_length`, or with `pad_to_longest` the batch's longest pair:
+      the encoder masks padding, so the shorter S changes no value and saves
+      its work on padding (the simulator's pairs are at most 16 tokens).
     - `query_ids` `[B, query_length]`: `[CLS] query [SEP]`.
     - `title_ids` `[B, title_length]`: `title [SEP]`; a function of the title
       alone, so the split encoder's title side can be precomputed per item.
@@ -136,20 +139,26 @@ class PairTokenizer(keras.layers.Layer):
         title_length: St, the length of `title_ids`.
         lowercase: lowercase the text (match the vocabulary).
         strip_accents: strip accents (match the vocabulary).
+        pad_to_longest: cut `token_ids` to the batch's longest pair (True)
+            instead of always `max_length`.
 
     Returns (of `call(query, title)`):
         a dict with int32 `token_ids`, `query_ids` and `title_ids`.
 
     Example:
     >>> vocab = learn_wordpiece_vocabulary(["red shoes", "nike red shoe"], 60)
-    >>> tokenizer = PairTokenizer(vocab, max_length=8, query_length=4, title_length=5)
+    >>> tokenizer = PairTokenizer(vocab, max_length=8, query_length=4, title_length=5,
+    ...                           pad_to_longest=False)
     >>> out = tokenizer(tf.constant(["red shoes"]), tf.constant(["Nike red shoe"]))
     >>> [tuple(out[k].shape) for k in ("token_ids", "query_ids", "title_ids")]
     [(1, 8), (1, 4), (1, 5)]
+    >>> longest = PairTokenizer(vocab, max_length=16, query_length=4, title_length=5)
+    >>> longest(tf.constant(["red"]), tf.constant(["red"]))["token_ids"].shape  # not 16
+    TensorShape([1, 8])
     """
 
     def __init__(self, vocabulary, max_length=32, query_length=10, title_length=22,
-                 lowercase=True, strip_accents=False, **kwargs):
+                 lowercase=True, strip_accents=False, pad_to_longest=True, **kwargs):
         super().__init__(**kwargs)
         if isinstance(vocabulary, str):
             vocabulary = load_vocabulary(vocabulary)
@@ -169,6 +178,7 @@ class PairTokenizer(keras.layers.Layer):
         self.title_length = title_length
         self.lowercase = lowercase
         self.strip_accents = strip_accents
+        self.pad_to_longest = bool(pad_to_longest)
         self.cls_id = vocabulary.index("[CLS]")
         self.sep_id = vocabulary.index("[SEP]")
         self._tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
@@ -198,8 +208,13 @@ class PairTokenizer(keras.layers.Layer):
         # the same query tokens ([CLS] and [SEP] take 2 of `query_length`).
         q, q_len = self._dense(q_pieces, self.query_length - 2)
         t, t_len = self._dense(t_pieces, max(self.max_length, self.title_length))
+        token_ids = self._pack_pair(q, q_len, t, t_len)
+        if self.pad_to_longest:
+            # Tokens are contiguous from position 0: the longest row's count.
+            width = tf.reduce_max(tf.reduce_sum(tf.cast(token_ids != PAD_ID, tf.int32), 1))
+            token_ids = token_ids[:, :width]
         return {
-            "token_ids": self._pack_pair(q, q_len, t, t_len),
+            "token_ids": token_ids,
             "query_ids": _pack(q, q_len, self.query_length, self.cls_id, self.sep_id),
             "title_ids": _pack(t, t_len, self.title_length, None, self.sep_id),
         }
@@ -244,7 +259,8 @@ class PairTokenizer(keras.layers.Layer):
     def compute_output_spec(self, query, title):
         batch = query.shape[0]
         return {
-            "token_ids": keras.KerasTensor((batch, self.max_length), dtype="int32"),
+            "token_ids": keras.KerasTensor(
+                (batch, None if self.pad_to_longest else self.max_length), dtype="int32"),
             "query_ids": keras.KerasTensor((batch, self.query_length), dtype="int32"),
             "title_ids": keras.KerasTensor((batch, self.title_length), dtype="int32"),
         }
@@ -258,5 +274,6 @@ class PairTokenizer(keras.layers.Layer):
             "title_length": self.title_length,
             "lowercase": self.lowercase,
             "strip_accents": self.strip_accents,
+            "pad_to_longest": self.pad_to_longest,
         })
         return config
