@@ -33,8 +33,7 @@ import tensorflow as tf
 from prectr_tf.distill.early_stopping import ResumableEarlyStopping
 from prectr_tf.distill.pairs import split_by_query
 from prectr_tf.layers.relevance_head import RelevanceHead
-from prectr_tf.layers.text_encoder import RelevanceTextEncoder
-from prectr_tf.layers.text_preprocessing import PairTokenizer, load_vocabulary, save_vocabulary
+from prectr_tf.layers.text_preprocessing import load_vocabulary, save_vocabulary
 from prectr_tf.losses.distillation_loss import DistillationLoss, pack_distillation_targets
 
 WEIGHTS_FILE, META_FILE, VOCABULARY_FILE = "student.weights.h5", "student.json", "wordpiece.txt"
@@ -76,13 +75,7 @@ class StudentConfig:
 def build_student(vocabulary, encoder_config, num_levels, name="relevance_student"):
     """`keras.Model` {query, item_title} strings → K relevance logits, with
     `.tokenizer`, `.encoder` (fine-tuning) and `.head` attributes."""
-    e = encoder_config
-    tokenizer = PairTokenizer(vocabulary, max_length=e.max_length)
-    encoder = RelevanceTextEncoder(
-        vocabulary_size=tokenizer.vocabulary_size, sequence_length=e.max_length,
-        num_layers=e.num_layers, hidden_dim=e.hidden_dim, num_heads=e.num_heads,
-        intermediate_dim=e.intermediate_dim, dropout=e.dropout,
-        num_split_layers=e.num_split_layers, mode="finetune")
+    tokenizer, encoder = encoder_config.text_layers(vocabulary, mode="finetune")
     head = RelevanceHead(num_levels=num_levels)
     query = keras.Input((), dtype="string", name="query")
     title = keras.Input((), dtype="string", name="item_title")
@@ -195,6 +188,7 @@ def load_student(out_dir, encoder_config=None):
         encoder_config: if given, it must equal the one the student was
             trained with (the weights fit no other shape).
     """
+    from prectr_tf.config import dataclass_from_dict  # noqa: PLC0415
     from prectr_tf.models.config import EncoderConfig  # noqa: PLC0415
 
     weights_path = os.path.join(out_dir, WEIGHTS_FILE)
@@ -203,7 +197,8 @@ def load_student(out_dir, encoder_config=None):
                                 f"({WEIGHTS_FILE} missing): run `prectr distill` first")
     with open(os.path.join(out_dir, META_FILE)) as fh:
         meta = json.load(fh)
-    trained = EncoderConfig(**meta["encoder"])
+    trained = dataclass_from_dict(EncoderConfig, meta["encoder"],
+                                  f"{os.path.join(out_dir, META_FILE)}: encoder")
     if encoder_config is not None and encoder_config != trained:
         raise ValueError(f"{out_dir}: the student's encoder is {trained}, the model wants "
                          f"{encoder_config}")

@@ -28,7 +28,11 @@ class EncoderConfig:
     (`TrainConfig.wordpiece_vocabulary_size`), not a field here.
 
     Args:
-        max_length: tokens of `[CLS] query [SEP] title [SEP]`.
+        max_length: tokens of `[CLS] query [SEP] title [SEP]` at most.
+        query_length: tokens of `[CLS] query [SEP]` (the query is cut to
+            `query_length - 2` word pieces in the joint view too).
+        title_length: tokens of `title [SEP]` on the split encoder's title side.
+        pad_to_longest: pad a batch's pairs to its longest, not `max_length`.
         num_layers: transformer layers.
         hidden_dim: model width d (r has this size).
         num_heads: attention heads.
@@ -40,6 +44,9 @@ class EncoderConfig:
     """
 
     max_length: int = 32
+    query_length: int = 10
+    title_length: int = 22
+    pad_to_longest: bool = True
     num_layers: int = 3
     hidden_dim: int = 64
     num_heads: int = 4
@@ -51,6 +58,24 @@ class EncoderConfig:
         if not 0 <= self.num_split_layers < self.num_layers:
             raise ValueError(f"num_split_layers must be in [0, num_layers), got "
                              f"{self.num_split_layers}")
+
+    def text_layers(self, vocabulary, mode="finetune"):
+        """The one factory of the text side: `(PairTokenizer,
+        RelevanceTextEncoder)` for a WordPiece `vocabulary` (list or path) in
+        encoder `mode` (`"finetune"` or `"frozen"`)."""
+        from prectr_tf.layers.text_encoder import RelevanceTextEncoder  # noqa: PLC0415
+        from prectr_tf.layers.text_preprocessing import PairTokenizer  # noqa: PLC0415
+
+        tokenizer = PairTokenizer(vocabulary, max_length=self.max_length,
+                                  query_length=self.query_length,
+                                  title_length=self.title_length,
+                                  pad_to_longest=self.pad_to_longest, name="tokenizer")
+        encoder = RelevanceTextEncoder(
+            vocabulary_size=tokenizer.vocabulary_size, sequence_length=self.max_length,
+            num_layers=self.num_layers, hidden_dim=self.hidden_dim, num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim, dropout=self.dropout,
+            num_split_layers=self.num_split_layers, mode=mode, name="encoder")
+        return tokenizer, encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +113,19 @@ class PRECTRConfig:
         dedup_pairs: encode each distinct (query, title) of a batch once
             (exact at inference; the same item shown for the same query in
             several requests repeats pairs).
+        query_id_buckets: hash buckets of the query-id embedding.
+        relevance_head_units: MLP widths of the relevance head.
+        attention_hidden_units: score-MLP widths of the CTR tower's
+            history attention.
+        event_relevance_dim, event_click_dim: embedding widths of an
+            event's relevance level and click in the history / query
+            context.
+        preference_similarity_scale: sharpness of the personal preference's
+            attention over the user's events.
+        preference_hidden_units: MLP widths of the personal preference.
+        cross_user_num_heads: attention heads of the cross-user aggregator.
+        cross_user_gate_units: MLP widths of its personal/global gate.
+        incentive_hidden_units: MLP widths of the incentive's gate and experts.
     """
 
     name: str = "prectr_v2"
@@ -112,6 +150,16 @@ class PRECTRConfig:
     gumbel_temperature: float = 1.0
     encoder_learning_rate_multiplier: float = 0.1
     dedup_pairs: bool = True
+    query_id_buckets: int = 100_003
+    relevance_head_units: tuple[int, ...] = (64,)
+    attention_hidden_units: tuple[int, ...] = (32, 16)
+    event_relevance_dim: int = 8
+    event_click_dim: int = 4
+    preference_similarity_scale: float = 5.0
+    preference_hidden_units: tuple[int, ...] = (16,)
+    cross_user_num_heads: int = 4
+    cross_user_gate_units: tuple[int, ...] = (16,)
+    incentive_hidden_units: tuple[int, ...] = (32,)
 
     def __post_init__(self):
         if self.encoder_mode not in ENCODER_MODES:

@@ -17,7 +17,7 @@ scale the steps.
 
 Example:
 >>> from prectr_tf.data.pipeline import make_dataset
->>> from prectr_tf.models.config import preset
+>>> from prectr_tf.models.config import EncoderConfig, preset
 >>> model = PRECTRModel.from_dataset(data_dir, preset("prectr_v2", encoder=EncoderConfig(
 ...     num_layers=1, hidden_dim=16, num_heads=2, intermediate_dim=32)),
 ...     wordpiece_vocabulary=vocab)
@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from prectr_tf.config import dataclass_from_dict
 from prectr_tf.data.build import VOCAB_FIELDS, read_dataset_info
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.layers.click_fusion import ConditionalClickFusion
@@ -45,22 +46,14 @@ from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.layers.incentive import RelevanceIncentive
 from prectr_tf.layers.personal_preference import PersonalRelevancePreference
 from prectr_tf.layers.relevance_head import RelevanceHead
-from prectr_tf.layers.text_encoder import RelevanceTextEncoder
-from prectr_tf.layers.text_preprocessing import PairTokenizer
-from prectr_tf.models.config import EncoderConfig, PRECTRConfig
+from prectr_tf.models.config import PRECTRConfig
 from prectr_tf.models.dummy import dummy_batch
 from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
 from prectr_tf.models.tasks import make_tasks
 
-QUERY_ID_BUCKETS = 100_003
-
-
-def config_from_dict(values):
-    values = dict(values)
-    values["encoder"] = EncoderConfig(**values.get("encoder", {}))
-    values["hidden_units"] = tuple(values.get("hidden_units", PRECTRConfig.hidden_units))
-    return PRECTRConfig(**values)
+# The default hash buckets of query ids (DCN-v2 shares them).
+QUERY_ID_BUCKETS = PRECTRConfig.query_id_buckets
 
 
 @keras.saving.register_keras_serializable(package="prectr_tf")
@@ -91,7 +84,8 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
 
     def __init__(self, config, schema, vocabularies, wordpiece_vocabulary=None, **kwargs):
         super().__init__(**kwargs)
-        self.config = config if isinstance(config, PRECTRConfig) else config_from_dict(config)
+        self.config = (config if isinstance(config, PRECTRConfig)
+                       else dataclass_from_dict(PRECTRConfig, config, "PRECTRModel config"))
         self.schema = schema if isinstance(schema, DataSchema) else DataSchema(**schema)
         self.vocabularies = {k: list(v) for k, v in vocabularies.items()}
         self.wordpiece_vocabulary = (None if wordpiece_vocabulary is None
@@ -104,35 +98,36 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
                                           name="item_embedding")
         self.category_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["item_category"],
                                               name="category_embedding")
-        self.query_embedding = IdEmbedding(dim, num_buckets=QUERY_ID_BUCKETS, id_dtype="int64",
+        self.query_embedding = IdEmbedding(dim, num_buckets=c.query_id_buckets, id_dtype="int64",
                                            name="query_embedding")
         # The dnn baseline has one click logit and no relevance: P = σ(b).
         self.ctr_tower = BaseCTRTower(
             k if c.uses_text else 1, self.user_embedding, self.item_embedding,
             self.category_embedding, self.query_embedding, hidden_units=c.hidden_units,
             stop_gradient_relevance=c.stop_gradient_relevance,
+            attention_hidden_units=c.attention_hidden_units,
             use_item_features=self.schema.num_item_features > 0, name="ctr_tower")
         if c.uses_text:
-            e = c.encoder
-            self.tokenizer = PairTokenizer(self.wordpiece_vocabulary, max_length=e.max_length,
-                                           name="tokenizer")
-            self.encoder = RelevanceTextEncoder(
-                vocabulary_size=self.tokenizer.vocabulary_size, sequence_length=e.max_length,
-                num_layers=e.num_layers, hidden_dim=e.hidden_dim, num_heads=e.num_heads,
-                intermediate_dim=e.intermediate_dim, dropout=e.dropout,
-                num_split_layers=e.num_split_layers, mode=c.encoder_mode, name="encoder")
-            self.relevance_head = RelevanceHead(num_levels=k, name="relevance_head")
+            self.tokenizer, self.encoder = c.encoder.text_layers(self.wordpiece_vocabulary,
+                                                                 mode=c.encoder_mode)
+            self.relevance_head = RelevanceHead(num_levels=k, hidden_units=c.relevance_head_units,
+                                                name="relevance_head")
         if c.use_personal_preference or c.use_cross_user:
             self.event_encoder = EventEncoder(k, self.item_embedding, self.category_embedding,
-                                              self.query_embedding, name="event_encoder")
+                                              self.query_embedding,
+                                              relevance_dim=c.event_relevance_dim,
+                                              click_dim=c.event_click_dim, name="event_encoder")
         if c.use_personal_preference:
             self.personal_preference = PersonalRelevancePreference(
-                c.encoder.hidden_dim, name="personal_preference")
+                c.encoder.hidden_dim, similarity_scale=c.preference_similarity_scale,
+                hidden_units=c.preference_hidden_units, name="personal_preference")
         if c.use_cross_user:
             self.global_preference = GlobalPreferenceAggregator(
-                output_dim=c.encoder.hidden_dim, name="global_preference")
+                num_heads=c.cross_user_num_heads, output_dim=c.encoder.hidden_dim,
+                gate_hidden_units=c.cross_user_gate_units, name="global_preference")
         if c.use_incentive:
-            self.incentive = RelevanceIncentive(temperature=c.gumbel_temperature,
+            self.incentive = RelevanceIncentive(hidden_units=c.incentive_hidden_units,
+                                                temperature=c.gumbel_temperature,
                                                 name="incentive")
         if c.use_debias:
             self.hard_negative = NoiseHardNegative(relative_noise_std=c.debias_noise_scale,
