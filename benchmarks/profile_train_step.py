@@ -52,7 +52,10 @@ def op_times(logdir):
             for line in plane.lines:
                 for event in line.events:
                     name = names.get(event.metadata_id, "")
-                    if ":" not in name or name.startswith("__"):
+                    # TF ops are `scope/name:Type`; executor and tf.data
+                    # events (`ExecutorState::Process`, `Iterator::Root::...`)
+                    # are not ops.
+                    if ":" not in name or "::" in name or name.startswith("__"):
                         continue
                     scope, op_type = name.rsplit(":", 1)
                     if op_type in CALL_OPS or not op_type or " " in op_type:
