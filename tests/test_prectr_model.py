@@ -229,3 +229,40 @@ def test_every_layer_size_comes_from_the_config_and_round_trips(tiny_dataset, tm
     assert restored.config == config
     features, _ = _batch(tiny_dataset, 16)
     np.testing.assert_allclose(restored(features)["score"], model(features)["score"], atol=1e-6)
+
+
+def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset):
+    """The noisy twins are scored over the anchor rows alone and scattered
+    back: anchors get exactly the all-rows pass's outputs, other rows 0, and
+    the debias loss is unchanged (noise 0 and no Gumbel gate make the pass
+    deterministic)."""
+    from prectr_tf.layers.hard_negative import hard_negative_anchor_mask
+    from prectr_tf.models.tasks import DebiasTask
+
+    model = _model(tiny_dataset, "prectr_v2", use_incentive=False, debias_noise_scale=0.0)
+    features, labels = _batch(tiny_dataset, size=128)
+    r = model._encode_pairs(features["query"], features["item_title"], training=False)
+    preference = model._preference(features, r, training=False)
+    context = model.ctr_tower.context(features, training=False)
+    out = model._heads(context, r, preference, training=False)
+    anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"])
+    assert 0 < int(tf.reduce_sum(tf.cast(anchors, tf.int32))) < 128
+    every = model._twins(context, r, preference, None)
+    only = model._twins(context, r, preference, anchors)
+    keep = anchors.numpy()
+    for name in ("negative_log_p_click", "negative_relevance_logits"):
+        assert only[name].shape == every[name].shape
+        np.testing.assert_allclose(only[name].numpy()[keep], every[name].numpy()[keep],
+                                   rtol=1e-6, atol=1e-6)
+        assert not only[name].numpy()[~keep].any()
+    # With noise 0 the twin of a row is the row itself.
+    np.testing.assert_allclose(every["negative_log_p_click"].numpy(), out["log_p_click"].numpy(),
+                               rtol=1e-6, atol=1e-6)
+    task = DebiasTask(4, 1.0, margin=0.1, keep_fraction=1.0)
+    for shifted in (0.0, 0.5):  # every pair inside the margin, then none
+        losses = [float(task.loss(labels, {**out, **{k: v - shifted if k == "negative_log_p_click"
+                                                      else v for k, v in twins.items()}},
+                                  features, None, True)) for twins in (every, only)]
+        np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+    none = model._twins(context, r, preference, tf.zeros([128], tf.bool))
+    assert not none["negative_log_p_click"].numpy().any()

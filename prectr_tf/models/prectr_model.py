@@ -8,7 +8,8 @@
     τ        = RelevanceIncentive(r, r_pref)                      (§4.7)
     P(click) = Σ_k σ(b_k + τ)·p_k                                 (§4.4)
 
-While training with `use_debias`, every row also gets a noisy twin r̃ scored
+While training with `use_debias`, each hard-negative anchor (clicked and
+relevant; `train_step` finds them from the labels) gets a noisy twin r̃ scored
 through the same heads (§4.8); at inference that branch does not exist.
 `compute_loss` adds the tasks' weighted terms (`prectr_tf.models.tasks`).
 The fine-tuned encoder gets its own optimizer with a smaller learning rate
@@ -41,7 +42,7 @@ from prectr_tf.layers.click_fusion import ConditionalClickFusion
 from prectr_tf.layers.ctr_tower import BaseCTRTower
 from prectr_tf.layers.event_encoder import EventEncoder
 from prectr_tf.layers.global_preference import GlobalPreferenceAggregator
-from prectr_tf.layers.hard_negative import NoiseHardNegative
+from prectr_tf.layers.hard_negative import NoiseHardNegative, hard_negative_anchor_mask
 from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.layers.incentive import RelevanceIncentive
 from prectr_tf.layers.personal_preference import PersonalRelevancePreference
@@ -73,6 +74,9 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             `relevance_representation` `[B, d]` (`RelevanceCache.attach`,
             the split serving path) replaces tokenizer and encoder.
         training: Python bool.
+        hard_negative_anchors: bool `[B]`, the rows whose noisy twin is
+            scored in training (`hard_negative_anchor_mask`); `None`: every
+            row. Other rows' twin outputs are 0 (the debias task masks them).
 
     Returns:
         dict: `score` [B] = P(click), `log_p_click`, `log_p_no_click` [B],
@@ -147,7 +151,7 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
                    **kwargs)
 
     # --- forward --------------------------------------------------------
-    def call(self, features, training=False):
+    def call(self, features, training=False, hard_negative_anchors=None):
         c = self.config
         if not c.uses_text:
             b = self.ctr_tower(features, None, training=training)
@@ -166,11 +170,28 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         context = self.ctr_tower.context(features, training=training)
         out = self._heads(context, r, preference, training)
         if c.use_debias and training:
-            noisy = self.hard_negative(r, training=True)["representation"]
-            negative = self._heads(context, noisy, preference, training)
-            out["negative_log_p_click"] = negative["log_p_click"]
-            out["negative_relevance_logits"] = negative["relevance_logits"]
+            out.update(self._twins(context, r, preference, hard_negative_anchors))
         return out
+
+    def _twins(self, context, r, preference, anchors):
+        """The noisy twins' click and relevance outputs `[B]`, `[B, K]`,
+        computed over the anchor rows only (~1 in 10 rows are anchors) and
+        scattered back; 0 on the other rows."""
+        if anchors is None:
+            rows = lambda x: x  # noqa: E731
+        else:
+            index = tf.where(tf.reshape(anchors, [-1]))
+            rows = lambda x: tf.gather_nd(x, index)  # noqa: E731
+        context, r, preference = tf.nest.map_structure(rows, (context, r, preference))
+        noisy = self.hard_negative(r, training=True)["representation"]
+        negative = self._heads(context, noisy, preference, training=True)
+        out = {"negative_log_p_click": negative["log_p_click"],
+               "negative_relevance_logits": negative["relevance_logits"]}
+        if anchors is None:
+            return out
+        batch = tf.shape(anchors, out_type=index.dtype)[:1]
+        return {name: tf.scatter_nd(index, value, tf.concat([batch, tf.shape(
+                    value, out_type=index.dtype)[1:]], 0)) for name, value in out.items()}
 
     def _encode_pairs(self, query, title, training):
         """r `[B, d]`; with `dedup_pairs`, each distinct (query, title) of the
@@ -264,8 +285,12 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        anchors = None
+        if self.config.use_debias:
+            anchors = hard_negative_anchor_mask(y["click"], y["relevance"],
+                                                num_levels=self.config.num_relevance_levels)
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
+            y_pred = self(x, training=True, hard_negative_anchors=anchors)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
         encoder_vars = (self.encoder.trainable_variables
                         if self.encoder_optimizer is not None else [])
