@@ -1,18 +1,19 @@
-"""What XLA would buy the encoder: one forward + backward step, with and
-without `jit_compile`, at a training batch's shape.
+"""What XLA or bfloat16 would buy the encoder: one forward + backward step in
+graph mode, with `jit_compile`, and under keras' `mixed_bfloat16` policy, at a
+training batch's shape.
 
 The default `RelevanceTextEncoder` (3 layers, d = 64, 4 heads, FFN 256) and
 a relevance head take `[U, L]` token ids — U distinct pairs of a batch, L
 tokens — and an Adam step applies the gradients of a cross-entropy. Shapes
 default to what `benchmarks/batch_pairs.py` measured: U = 465 (0.908 of a
 512-row batch) and L = 16 (the simulator's longest pair) and 32 (Home
-Depot's). The two variants alternate, `--repeats` timed rounds of
+Depot's). The three variants alternate, `--repeats` timed rounds of
 `--steps` steps each after a warm-up (the compile), in one process.
 
-Prints ms per step (mean ± std over the rounds) and the ratio, machine and
-versions; JSON to `--out`.
+Prints ms per step (mean ± std over the rounds) and the ratios to graph mode,
+machine and versions; JSON to `--out`.
 
-    python benchmarks/encoder_xla.py              # ~2 min on 2 cores
+    python benchmarks/encoder_xla.py              # ~3 min on 2 cores
 """
 
 import os
@@ -27,6 +28,8 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+VARIANTS = ("graph", "xla", "bf16")
+
 
 def _train_step(encoder, head, optimizer):
     """One training step of encoder + head (variables closed over, not passed:
@@ -37,7 +40,7 @@ def _train_step(encoder, head, optimizer):
 
     def step(ids, labels):
         with tf.GradientTape() as tape:
-            logits = head(encoder(ids, training=True), training=True)
+            logits = tf.cast(head(encoder(ids, training=True), training=True), "float32")
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
@@ -71,8 +74,12 @@ def main(argv=None):
         ids = tf.constant(ids)
         labels = tf.constant(rng.integers(0, 4, args.pairs))
         steps = {}
-        for jit in (False, True):
+        for variant in VARIANTS:
             keras.utils.set_random_seed(0)
+            # The policy applies to layers built under it; bf16 keeps float32
+            # variables and the head's float32 softmax (keras' mixed precision).
+            keras.mixed_precision.set_dtype_policy(
+                "mixed_bfloat16" if variant == "bf16" else "float32")
             encoder = RelevanceTextEncoder(vocabulary_size=args.vocabulary_size,
                                            sequence_length=32, mode="finetune")
             head = RelevanceHead(num_levels=4)
@@ -80,30 +87,33 @@ def main(argv=None):
             optimizer = keras.optimizers.Adam(1e-3)
             optimizer.build(encoder.trainable_variables + head.trainable_variables)
 
-            steps[jit] = tf.function(_train_step(encoder, head, optimizer), jit_compile=jit)
-            steps[jit](ids, labels)  # trace / compile
-        times = {False: [], True: []}
+            steps[variant] = tf.function(_train_step(encoder, head, optimizer),
+                                         jit_compile=variant == "xla")
+            steps[variant](ids, labels)  # trace / compile
+        keras.mixed_precision.set_dtype_policy("float32")
+        times = {variant: [] for variant in VARIANTS}
         for _ in range(args.repeats):
-            for jit in (False, True):
+            for variant in VARIANTS:
                 started = time.perf_counter()
                 for _ in range(args.steps):
-                    loss = steps[jit](ids, labels)
+                    loss = steps[variant](ids, labels)
                 float(loss)
-                times[jit].append((time.perf_counter() - started) / args.steps)
-        report[length] = {"graph_ms": [1000 * t for t in times[False]],
-                          "xla_ms": [1000 * t for t in times[True]]}
+                times[variant].append(1000 * (time.perf_counter() - started) / args.steps)
+        report[length] = {f"{variant}_ms": times[variant] for variant in VARIANTS}
 
-    print("\n# encoder + head forward/backward + Adam: graph vs XLA")
+    print("\n# encoder + head forward/backward + Adam: graph vs XLA vs bfloat16")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}; tensorflow {tf.__version__}, "
           f"keras {keras.__version__}")
     print(f"U = {args.pairs} pairs, {args.repeats} rounds of {args.steps} steps per variant, "
           "alternating, one process")
-    print("\n| L tokens | graph ms/step | XLA ms/step | graph / XLA |\n|---|---|---|---|")
+    print("\n| L tokens | graph ms/step | XLA ms/step | bf16 ms/step | graph / XLA | graph / bf16 |"
+          "\n|---|---|---|---|---|---|")
     for length, r in report.items():
-        g, x = np.array(r["graph_ms"]), np.array(r["xla_ms"])
+        g, x, b = (np.array(r[f"{variant}_ms"]) for variant in VARIANTS)
         print(f"| {length} | {g.mean():.1f} ± {g.std():.1f} | {x.mean():.1f} ± {x.std():.1f} | "
-              f"{g.mean() / x.mean():.2f}× |")
+              f"{b.mean():.1f} ± {b.std():.1f} | {g.mean() / x.mean():.2f}× | "
+              f"{g.mean() / b.mean():.2f}× |")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump({"argv": sys.argv, "report": report}, fh, indent=2)
