@@ -35,3 +35,12 @@ def simulated_dataset(sim_config, work):
     build_dataset(sim.log, data_dir, schema, BuildConfig(eval_fraction=0.2), overwrite=True,
                   progress=False)
     return sim, schema, data_dir
+
+
+def machine_line():
+    """`machine: <arch>, <n> cores, <platform>, Python <version>` for a report."""
+    import os  # noqa: PLC0415
+    import platform  # noqa: PLC0415
+
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+            f"Python {platform.python_version()}")

@@ -40,8 +40,9 @@ impressions (`--requests 10000`: ~40 minutes of ~50).
 
 Prints the machine, versions, sizes and seeds; a table of mean ± std (sample
 std over seeds, ddof = 1) per preset for (a) and (b); the full-space metrics
-of two reference scorers (the true click probability — the ceiling — and the
-true relevance level); (c) component diagnostics (`component_diagnostics`:
+of the reference scorers (`prectr_tf.evaluation.headroom`: the true click
+probability — the ceiling —, the query-preference and no-preference oracles,
+the true relevance level); (c) component diagnostics (`component_diagnostics`:
 the relevance head's full-space accuracy and level-0 recall, the incentive's
 gate and τ spread); RelaImpr vs `dnn`; the PRECTR-V2 − v1 GAUC gap on the
 cold-start slice vs the active (high) slice; and per-seed paired differences
@@ -91,8 +92,6 @@ DIAGNOSTIC_SHORT = {"relevance_accuracy": "rel acc", "level0_recall": "level0 re
                     "ndcg_at_10_expected_level": "ndcg@10 E[level]", "gate_positive": "gate +",
                     "gate_negative": "gate -", "gate_zero": "gate 0",
                     "tau_std_within_request": "tau std/request"}
-# Reference scorers of the full space (no model): name -> table column.
-REFERENCES = {"oracle (true p)": "click_prob", "true level": "relevance"}
 
 
 def _sizes(args):
@@ -128,6 +127,7 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.data.simulator import SimulatorConfig, simulate
     from prectr_tf.data.validation import validate_log
     from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
+    from prectr_tf.evaluation.headroom import reference_metrics
     from prectr_tf.evaluation.relevance import student_diagnostics
     from prectr_tf.evaluation.soft_metrics import full_space_metrics
     from prectr_tf.models.config import preset
@@ -174,8 +174,7 @@ def run_seed(seed, args, work_dir, log=print):
                                       b: int(table.loc[table["activity"] == b,
                                                        "request_id"].nunique())
                                       for b in ("cold", "low", "high")}},
-              "references": {name: full_space_metrics(table, table[column].to_numpy(float))
-                             for name, column in REFERENCES.items()},
+              "references": reference_metrics(table),
               "variants": {n: list(v) for n, v in args.variants.items()},
               "stage0": student_diagnostics(student_dir, space),
               "presets": {}}
@@ -414,9 +413,10 @@ def report(meta, per_seed, markdown=False):
     cols = [short.get(c, c) for c in FULL_COLUMNS]
     rows = [(p, [_cell(_values(per_seed, p, "full_space", c)) for c in FULL_COLUMNS])
             for p in presets]
-    for ref in REFERENCES:
-        rows.append((f"[{ref}]", [_cell([s["references"][ref].get(c, np.nan) for s in per_seed])
-                                   for c in FULL_COLUMNS]))
+    # The scorers the runs have (results of older versions have fewer).
+    for ref in dict.fromkeys(r for s in per_seed for r in s["references"]):
+        rows.append((f"[{ref}]", [_cell([s["references"].get(ref, {}).get(c, np.nan)
+                                         for s in per_seed]) for c in FULL_COLUMNS]))
     lines.append("")
     lines.append(table("(b) full candidate space of the eval requests (true click "
                         "probabilities; ndcg@10 gain = p, ndcg@10 (level) gain = 2^level-1)",

@@ -145,3 +145,22 @@ def test_oracle_is_best_reversed_oracle_worst_constant_half(simulated):
     # Ranking by the true level is near-perfect on the level-gain NDCG.
     by_level = full_space_metrics(table, table["relevance"].to_numpy() + 1e-3 * p)
     assert by_level["ndcg_at_10_relevance"] == pytest.approx(1.0)
+
+
+def test_reference_space_without_a_build_equals_the_built_space(simulated):
+    """`reference_space` counts activity from the log as the builder does, and
+    takes the same latest requests; the metrics of the references agree."""
+    from prectr_tf.evaluation.headroom import REFERENCE_SCORERS, reference_metrics, reference_space
+
+    sim, _, space = simulated
+    built = space.table.sort_values(["request_id", "item_id"]).reset_index(drop=True)
+    direct = reference_space(sim, eval_fraction=0.3)
+    direct = direct.sort_values(["request_id", "item_id"]).reset_index(drop=True)
+    assert list(direct["request_id"]) == list(built["request_id"])
+    np.testing.assert_array_equal(direct["user_event_count"], built["user_event_count"])
+    for column in REFERENCE_SCORERS.values():
+        np.testing.assert_allclose(direct[column], built[column])
+    via_build, via_log = reference_metrics(space.table), reference_metrics(direct)
+    for name in REFERENCE_SCORERS:
+        for metric in ("auc", "gauc_user", "ndcg_at_10", "ndcg_at_10/cold"):
+            assert via_log[name][metric] == pytest.approx(via_build[name][metric], nan_ok=True)

@@ -25,6 +25,10 @@ class Catalogue:
         candidate_items: int64 [Q, C] item indices of each query's candidate
             set, distinct within a row.
         candidate_levels: int8 [Q, C] true relevance level of each candidate.
+        item_interest_groups: int64 [I, G] the interest groups of each item
+            (synthetic: its category and its brand; Home Depot: the item
+            itself); the click model's latent item vector is the sum of its
+            groups' vectors.
         description: one line stating how candidates and levels were made
             (reported with every result that depends on it).
     """
@@ -37,6 +41,7 @@ class Catalogue:
     queries: np.ndarray
     candidate_items: np.ndarray
     candidate_levels: np.ndarray
+    item_interest_groups: np.ndarray
     description: str
 
     @property
@@ -46,6 +51,10 @@ class Catalogue:
     @property
     def num_queries(self):
         return len(self.queries)
+
+    @property
+    def num_interest_groups(self):
+        return int(self.item_interest_groups.max()) + 1
 
 
 def build_catalogue(config, rng):

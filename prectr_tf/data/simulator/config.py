@@ -38,7 +38,10 @@ class SimulatorConfig:
        the remaining requests shared out with Zipf weights
        rank^-`activity_zipf_exponent`. Each user has a personal relevance
        tolerance t_u ~ N(0, `user_tolerance_std`²): how many levels below the
-       query's usual threshold this user still clicks.
+       query's usual threshold this user still clicks; a relevance
+       sensitivity s_u ~ N(0, `user_sensitivity_std`²): how strictly this user
+       trades relevance against interest and popularity; and an interest
+       vector z_u ~ N(0, I) of `interest_dim` dimensions.
     3. **Traffic.** `num_requests` requests at distinct integer times in
        [0, `time_span_seconds`), each by one user (in random order) for one
        query drawn with Zipf weights rank^-`query_zipf_exponent` over a
@@ -46,10 +49,22 @@ class SimulatorConfig:
     4. **Click model** (position-based examination hypothesis). Each query has a
        population threshold θ_q = `relevance_threshold` + N(0,
        `query_tolerance_std`²) — the level at which its users click at the
-       base rate; this is what cross-user preference mining must recover.
-       Attractiveness, the click probability if examined:
-       a = sigmoid(logit(`click_base_rate`) + `relevance_slope`·(level − θ_q +
-       t_u) + `popularity_weight`·popularity_item). Examination at 0-based
+       base rate — and a sensitivity s_q ~ N(0, `query_sensitivity_std`²), how
+       strictly its population trades relevance against other attractions
+       (a brand query is strict, a browsing query is not); these are what
+       cross-user preference mining must recover. Each item has a latent
+       vector v_i, the sum of its interest groups' vectors (synthetic: its
+       category's and its brand's; Home Depot, which has neither: one per
+       item), scaled so that affinity(u, i) = z_u · v_i has mean 0 and
+       variance 1 (`Catalogue.item_interest_groups`). Attractiveness, the
+       click probability if examined:
+       a = sigmoid(logit(`click_base_rate`) + `relevance_slope`·exp(s_u +
+       s_q)·(level − θ_q + t_u) + `interest_weight`·affinity(u, i) +
+       `popularity_weight`·popularity_item). Within one request θ_q and t_u
+       shift every candidate alike; s_u, s_q and the affinity change the
+       order. With `interest_weight` = `user_sensitivity_std` =
+       `query_sensitivity_std` = 0 the log is the one of the click model
+       without them, bit for bit. Examination at 0-based
        position p: (1 + p)^-`position_bias_exponent`. P(click) = a ·
        examination.
     5. **Logging policy** (exposure bias). Each request shows `page_size` of
@@ -88,7 +103,13 @@ class SimulatorConfig:
             `None` means (K − 1) / 2.
         query_tolerance_std: spread of the per-query thresholds θ_q.
         user_tolerance_std: spread of the per-user tolerances t_u.
-        relevance_slope: logit change per relevance level.
+        relevance_slope: logit change per relevance level (at s_u = s_q = 0).
+        user_sensitivity_std: σ_u, spread of the per-user relevance
+            sensitivities s_u (0: every user trades relevance alike).
+        query_sensitivity_std: σ_q, spread of the per-query sensitivities s_q.
+        interest_weight: logit change per standard deviation of the
+            user–item affinity (0: users have no interests).
+        interest_dim: dimensions of the interest vectors z_u and v_i.
         click_base_rate: attractiveness at level = θ_q, t_u = 0, popularity 0.
         popularity_weight: logit change per standard deviation of item
             popularity (a small, relevance-independent click driver).
@@ -127,6 +148,10 @@ class SimulatorConfig:
     query_tolerance_std: float = 0.5
     user_tolerance_std: float = 0.5
     relevance_slope: float = 1.5
+    user_sensitivity_std: float = 0.5
+    query_sensitivity_std: float = 0.5
+    interest_weight: float = 1.0
+    interest_dim: int = 8
     click_base_rate: float = 0.3
     popularity_weight: float = 0.2
     policy_sharpness: float = 1.0
@@ -153,7 +178,8 @@ class SimulatorConfig:
                 "is required when catalogue='homedepot'")
         require(self.num_queries is not None or self.catalogue == "homedepot", "num_queries",
                 "may be None only for the homedepot catalogue")
-        for name in ("num_items", "num_users", "num_requests", "num_candidates", "page_size"):
+        for name in ("num_items", "num_users", "num_requests", "num_candidates", "page_size",
+                     "interest_dim"):
             require(getattr(self, name) >= 1, name, "must be >= 1")
         require(self.num_queries is None or self.num_queries >= 1, "num_queries", "must be >= 1")
         require(self.page_size <= self.num_candidates, "page_size",
@@ -165,6 +191,7 @@ class SimulatorConfig:
         require(0.0 < self.click_base_rate < 1.0, "click_base_rate", "must be in (0, 1)")
         for name in ("activity_zipf_exponent", "query_zipf_exponent", "candidate_sharpness",
                      "query_tolerance_std", "user_tolerance_std", "relevance_slope",
+                     "user_sensitivity_std", "query_sensitivity_std", "interest_weight",
                      "policy_sharpness", "position_bias_exponent"):
             require(0.0 <= getattr(self, name) < math.inf, name, "must be finite and >= 0")
         require(math.isfinite(self.popularity_weight), "popularity_weight", "must be finite")

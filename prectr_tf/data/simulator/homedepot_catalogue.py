@@ -76,6 +76,8 @@ def homedepot_catalogue(config, rng):
         queries=queries,
         candidate_items=items,
         candidate_levels=levels,
+        # No categories or brands in the file: each product is its own group.
+        item_interest_groups=np.arange(num_items, dtype=np.int64)[:, None],
         description=(
             f"Home Depot catalogue: {len(queries)} real queries, {num_items} real product "
             "titles; candidates = judged products at their human grade + products not judged "

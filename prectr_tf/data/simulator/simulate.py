@@ -8,7 +8,7 @@ import pandas as pd
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.data.simulator.catalogue import build_catalogue
 from prectr_tf.data.simulator.click_model import (
-    attractiveness, examination_probability, query_thresholds)
+    attractiveness, draw_preferences, examination_probability, query_thresholds)
 from prectr_tf.data.simulator.config import SimulatorConfig
 from prectr_tf.data.simulator.logging_policy import choose_pages
 from prectr_tf.data.simulator.simulated_log import SimulatedLog
@@ -16,8 +16,10 @@ from prectr_tf.data.simulator.traffic import draw_requests
 from prectr_tf.data.simulator.users import draw_users
 
 # One independent random stream per step, so that e.g. a new page_size does
-# not change the users or the catalogue.
-STREAMS = ("catalogue", "users", "traffic", "thresholds", "policy", "clicks", "labels")
+# not change the users or the catalogue. New streams go at the end: the
+# children of a SeedSequence do not depend on how many are spawned.
+STREAMS = ("catalogue", "users", "traffic", "thresholds", "policy", "clicks", "labels",
+           "sensitivity", "interests")
 
 
 def simulate(config=SimulatorConfig()):
@@ -30,8 +32,9 @@ def simulate(config=SimulatorConfig()):
         `SimulatedLog` with `.log` (the impression log, exactly
         `DataSchema(num_relevance_levels=K, num_item_features=F).log_columns()`,
         sorted by timestamp then position), `.candidates` (every
-        (request, candidate) pair, built lazily), `.users`, `.queries` and
-        `.items`.
+        (request, candidate) pair with its true click probability and the
+        reference scorers' probabilities, built lazily), `.users`, `.queries`
+        and `.items`.
 
     Example:
     >>> config = SimulatorConfig(num_users=20, num_requests=60, num_items=300,
@@ -46,13 +49,27 @@ def simulate(config=SimulatorConfig()):
     users = draw_users(config, rng["users"])
     requests = draw_requests(config, users, catalogue.num_queries, rng["traffic"])
     thresholds = query_thresholds(config, catalogue.num_queries, rng["thresholds"])
+    prefs = draw_preferences(config, len(users.ids), catalogue, rng["sensitivity"],
+                             rng["interests"])
 
     # [R, C]: every request's candidate set, its levels and true attractiveness.
     items = catalogue.candidate_items[requests.query]
     levels = catalogue.candidate_levels[requests.query]
-    click_prob = attractiveness(levels, thresholds[requests.query][:, None],
-                                users.tolerance[requests.user][:, None],
-                                catalogue.popularity[items], config)
+    popularity = catalogue.popularity[items]
+    affinity = prefs.affinity(requests.user, items)
+    s_q = prefs.query_sensitivity[requests.query][:, None]
+    theta_q = thresholds[requests.query][:, None]
+    click_prob = attractiveness(levels, theta_q, users.tolerance[requests.user][:, None],
+                                popularity, config,
+                                prefs.user_sensitivity[requests.user][:, None] + s_q, affinity)
+    # Reference scorers: the click model with the user's preferences (t_u,
+    # s_u), then also the query's (θ_q, s_q), set to their means.
+    references = {
+        "query_preference_oracle": attractiveness(levels, theta_q, 0.0, popularity, config,
+                                                  s_q, affinity),
+        "no_preference_oracle": attractiveness(levels, config.threshold, 0.0, popularity,
+                                               config, 0.0, affinity),
+    }
 
     # [R, P]: the shown page, column p at position p.
     pages = choose_pages(levels, config.page_size, config.policy_sharpness, rng["policy"])
@@ -73,13 +90,16 @@ def simulate(config=SimulatorConfig()):
     return SimulatedLog(
         config=config, log=log,
         users=pd.DataFrame({"user_id": users.ids, "num_requests": users.num_requests,
-                            "tolerance": users.tolerance}),
+                            "tolerance": users.tolerance,
+                            "sensitivity": prefs.user_sensitivity}),
         queries=pd.DataFrame({"query": catalogue.queries, "threshold": thresholds,
+                              "sensitivity": prefs.query_sensitivity,
                               "num_requests": np.bincount(requests.query,
                                                           minlength=catalogue.num_queries)}),
         items=_items_frame(catalogue),
         candidates=functools.partial(_candidate_frame, request_ids, catalogue.item_ids, items,
-                                     levels, click_prob, position, candidate_click),
+                                     levels, click_prob, position, candidate_click,
+                                     references),
         description=catalogue.description)
 
 
@@ -118,7 +138,8 @@ def _items_frame(catalogue):
     return frame
 
 
-def _candidate_frame(request_ids, item_ids, items, levels, click_prob, position, click):
+def _candidate_frame(request_ids, item_ids, items, levels, click_prob, position, click,
+                     references):
     num_requests, num_candidates = items.shape
     return pd.DataFrame({
         "request_id": pd.Categorical.from_codes(
@@ -129,4 +150,5 @@ def _candidate_frame(request_ids, item_ids, items, levels, click_prob, position,
         "shown": position.ravel() >= 0,
         "position": position.ravel(),
         "click": click.ravel(),
+        **{name: probs.ravel() for name, probs in references.items()},
     })

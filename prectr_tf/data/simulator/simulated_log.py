@@ -17,15 +17,21 @@ class SimulatedLog:
         config: the `SimulatorConfig` that made it.
         log: the impression log in the data contract (sorted by timestamp,
             then position; `click` and `relevance` nullable `Int64`).
-        users: `user_id`, `num_requests`, `tolerance` (t_u).
-        queries: `query`, `threshold` (θ_q), `num_requests`.
+        users: `user_id`, `num_requests`, `tolerance` (t_u), `sensitivity`
+            (s_u).
+        queries: `query`, `threshold` (θ_q), `sensitivity` (s_q),
+            `num_requests`.
         items: `item_id`, `item_title`, `item_category`, `popularity` and,
             when F > 0, `item_features`.
         candidates: one row per (request, candidate) — `request_id`,
             `item_id` (categorical), `relevance` (true level, int8),
             `click_prob` (attractiveness: the click probability if examined
             at position 0), `shown`, `position` (-1 if not shown), `click`
-            (-1 if not shown). Built on first access (it has
+            (-1 if not shown), and two reference scorers' probabilities:
+            `query_preference_oracle` (the click model with the user's t_u
+            and s_u set to 0 — it knows the query's θ_q and s_q, the
+            user's interests, the item's popularity and the true level) and
+            `no_preference_oracle` (also θ_q at its mean and s_q at 0). Built on first access (it has
             `num_candidates` rows per request); `None` when read back from
             a folder written without it.
         description: how the catalogue's candidates and levels were made.

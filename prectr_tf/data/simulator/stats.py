@@ -43,7 +43,7 @@ def simulation_stats(sim):
         raise ValueError("simulation_stats needs the candidates; this log was written without "
                          "them (write_candidates=False): read its stats.json instead")
     config, log = sim.config, sim.log
-    requests = _request_frame(log)
+    requests = request_frame(log)
     prior = requests["prior_impressions"].to_numpy()
     impressions_by_bucket = np.bincount(activity_bucket(prior), weights=requests["size"],
                                         minlength=len(ACTIVITY_BUCKETS))
@@ -82,7 +82,7 @@ def simulation_stats(sim):
     }
 
 
-def _request_frame(log):
+def request_frame(log):
     """One row per request in time order, with the user's earlier impressions."""
     requests = log.groupby("request_id", sort=False).agg(
         user_id=("user_id", "first"), query=("query", "first"),

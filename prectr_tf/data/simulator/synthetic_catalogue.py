@@ -100,6 +100,8 @@ def synthetic_catalogue(config, rng):
         queries=queries,
         candidate_items=np.concatenate(items_of).astype(np.int64),
         candidate_levels=levels,
+        # Brands after the categories: one group index space.
+        item_interest_groups=np.column_stack([category, len(NOUNS) + brand]).astype(np.int64),
         description=(
             f"synthetic catalogue: {n} templated items, {len(queries)} queries; candidates "
             f"drawn by retrieval with sharpness {config.candidate_sharpness}; levels from "
