@@ -18,6 +18,8 @@ no text and no relevance head.
 import dataclasses
 
 ENCODER_MODES = ("none", "frozen", "finetune")
+# Exposure-bias corrections (`PRECTRConfig.debias`); "noise_r" is the paper's reading.
+DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +98,14 @@ class PRECTRConfig:
         use_cross_user: `GlobalPreferenceAggregator` over the query context
             (DESIGN §4.6).
         use_incentive: the three-expert incentive τ(x) (DESIGN §4.7).
-        use_debias: noise hard negatives + `PairwiseDebiasLoss` (§4.8).
+        debias: the exposure-bias correction (§4.8), one of `DEBIAS_VARIANTS`:
+            `"noise_r"` — the paper's reading: each anchor's twin r̃ = r + ε
+            is scored through the same heads, must rank a margin below the
+            anchor (`PairwiseDebiasLoss`) and is labelled level 0 for the
+            relevance head; `"noise_r_pairwise_only"` — the same twin, its
+            fake label used only to order the pair (no relevance
+            cross-entropy on the twin, which made the noise act as label
+            noise in the quality run); `"none"`.
         use_consistency: the monotonicity penalty (§4.9).
         rsl_weight, consistency_weight, load_balance_weight, debias_weight:
             λ of each term of the objective. λ_bal = 0.1 and λ_debias = 0.1
@@ -138,7 +147,7 @@ class PRECTRConfig:
     use_personal_preference: bool = True
     use_cross_user: bool = True
     use_incentive: bool = True
-    use_debias: bool = True
+    debias: str = "noise_r"
     use_consistency: bool = True
     rsl_weight: float = 1.0
     consistency_weight: float = 0.1
@@ -165,6 +174,8 @@ class PRECTRConfig:
         if self.encoder_mode not in ENCODER_MODES:
             raise ValueError(f"encoder_mode must be one of {ENCODER_MODES}, got "
                              f"{self.encoder_mode!r}")
+        if self.debias not in DEBIAS_VARIANTS:
+            raise ValueError(f"debias must be one of {DEBIAS_VARIANTS}, got {self.debias!r}")
         if self.encoder_mode == "none" and (self.use_personal_preference or self.use_cross_user
                                             or self.use_incentive or self.use_debias):
             raise ValueError("encoder_mode='none' (the dnn baseline) has no relevance "
@@ -177,18 +188,23 @@ class PRECTRConfig:
     def uses_text(self):
         return self.encoder_mode != "none"
 
+    @property
+    def use_debias(self):
+        """Whether training scores hard-negative twins (any variant but none)."""
+        return self.debias != "none"
+
 
 _V2 = PRECTRConfig()
 _NO_EXTRAS = dict(use_personal_preference=False, use_cross_user=False, use_incentive=False,
-                  use_debias=False, use_consistency=False)
+                  debias="none", use_consistency=False)
 
 PRESETS = {
     "dnn": dataclasses.replace(_V2, name="dnn", encoder_mode="none", **_NO_EXTRAS),
     "prectr_v1": dataclasses.replace(_V2, name="prectr_v1", encoder_mode="frozen",
-                                     use_cross_user=False, use_debias=False),
+                                     use_cross_user=False, debias="none"),
     "prectr_v2": _V2,
     "v2_no_cross": dataclasses.replace(_V2, name="v2_no_cross", use_cross_user=False),
-    "v2_no_debias": dataclasses.replace(_V2, name="v2_no_debias", use_debias=False),
+    "v2_no_debias": dataclasses.replace(_V2, name="v2_no_debias", debias="none"),
     "v2_frozen_encoder": dataclasses.replace(_V2, name="v2_frozen_encoder",
                                              encoder_mode="frozen"),
 }

@@ -8,7 +8,7 @@
     τ        = RelevanceIncentive(r, r_pref)                      (§4.7)
     P(click) = Σ_k σ(b_k + τ)·p_k                                 (§4.4)
 
-While training with `use_debias`, each hard-negative anchor (clicked and
+While training with a `debias` variant, each hard-negative anchor (clicked and
 relevant; `train_step` finds them from the labels) gets a noisy twin r̃ scored
 through the same heads (§4.8); at inference that branch does not exist.
 `compute_loss` adds the tasks' weighted terms (`prectr_tf.models.tasks`).

@@ -148,16 +148,33 @@ class LoadBalanceTask(Task):
 
 class DebiasTask(Task):
     """Exposure-bias correction (DESIGN §4.8): for anchors (clicked,
-    relevance >= K-2) the noisy twin x̃ must score a margin below x, and its
-    relevance head must call it irrelevant (fake_rsl = 0). Training only: at
-    evaluation the model produces no hard negatives and the term is 0."""
+    relevance >= K-2) the noisy twin x̃ must score a margin below x and, with a
+    `fake_relevance_loss`, its relevance head must call it irrelevant
+    (fake_rsl = 0). Training only: at evaluation the model produces no hard
+    negatives and the term is 0.
 
-    def __init__(self, num_levels, weight, margin, keep_fraction):
+    Args:
+        num_levels: int, K.
+        weight: float, λ_debias.
+        margin: float, m of the default pairwise loss.
+        keep_fraction: float, hardest share of pairs the default keeps.
+        pair_loss: the loss ordering anchor over twin (default
+            `PairwiseDebiasLoss(margin, keep_fraction)`).
+        fake_relevance_loss: the loss on the twin's relevance logits against
+            level 0 (default `MaskedRelevanceLoss`, the `noise_r` variant);
+            `False` leaves the twin's relevance unlabelled
+            (`noise_r_pairwise_only`).
+    """
+
+    def __init__(self, num_levels, weight, margin, keep_fraction, pair_loss=None,
+                 fake_relevance_loss=None):
         super().__init__("debias", weight)
         self.num_levels = num_levels
-        self.pair_loss = PairwiseDebiasLoss(margin=margin, keep_fraction=keep_fraction,
-                                            reduction=WEIGHTED_MEAN)
-        self.fake_relevance_loss = MaskedRelevanceLoss(reduction=WEIGHTED_MEAN)
+        self.pair_loss = pair_loss or PairwiseDebiasLoss(
+            margin=margin, keep_fraction=keep_fraction, reduction=WEIGHTED_MEAN)
+        self.fake_relevance_loss = (None if fake_relevance_loss is False else
+                                    fake_relevance_loss or MaskedRelevanceLoss(
+                                        reduction=WEIGHTED_MEAN))
 
     def loss(self, labels, predictions, features, sample_weight, training):
         if "negative_log_p_click" not in predictions:
@@ -167,6 +184,8 @@ class DebiasTask(Task):
         pairs = self.pair_loss(anchors, {"anchor": predictions["log_p_click"],
                                          "negative": predictions["negative_log_p_click"]},
                                sample_weight=sample_weight)
+        if self.fake_relevance_loss is None:
+            return pairs
         fake = ops.where(anchors, ops.zeros_like(labels["relevance"]),
                          -ops.ones_like(labels["relevance"]))
         return pairs + self.fake_relevance_loss(fake, predictions["negative_relevance_logits"],
@@ -184,6 +203,7 @@ def make_tasks(config):
     if config.use_incentive:
         tasks.append(LoadBalanceTask(config.load_balance_weight))
     if config.use_debias:
-        tasks.append(DebiasTask(k, config.debias_weight, config.debias_margin,
-                                config.debias_keep_fraction))
+        tasks.append(DebiasTask(
+            k, config.debias_weight, config.debias_margin, config.debias_keep_fraction,
+            fake_relevance_loss=None if config.debias == "noise_r" else False))
     return tasks
