@@ -64,3 +64,98 @@ def test_the_switch_is_validated_and_round_trips():
     for variant in DEBIAS_VARIANTS:
         config = preset("prectr_v2", debias=variant)
         assert dataclass_from_dict(PRECTRConfig, dataclasses.asdict(config), "t") == config
+
+
+def test_reconstructed_twin_labels_keep_only_twins_the_head_places_below_the_anchor():
+    labels, predictions = _batch(seed=1)
+    anchors = (labels["click"] == 1) & (labels["relevance"] >= 2)
+    below = np.argmax(predictions["negative_relevance_logits"], axis=1) < labels["relevance"]
+    assert 0 < (anchors & below).sum() < anchors.sum()
+    pair = float(PairwiseDebiasLoss(margin=0.1, keep_fraction=0.5, reduction="mean")(
+        anchors & below, {"anchor": predictions["log_p_click"],
+                          "negative": predictions["negative_log_p_click"]}))
+    task = next(t for t in make_tasks(preset("prectr_v2", debias="noise_title_embedding"))
+                if isinstance(t, DebiasTask))
+    assert float(task.loss(labels, predictions, None, None, True)) == pytest.approx(pair, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def title_noise_model(tiny_dataset):
+    from prectr_tf.models.config import EncoderConfig
+    from prectr_tf.models.prectr_model import PRECTRModel
+
+    data_dir, vocab = tiny_dataset
+    config = preset("prectr_v2", embedding_dim=8, hidden_units=(16,), use_incentive=False,
+                    debias="noise_title_embedding", encoder=EncoderConfig(
+                        max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
+                        intermediate_dim=32, dropout=0.0))
+    model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=vocab)
+    model.build()
+    return model
+
+
+def test_title_noise_touches_the_title_only(title_noise_model):
+    import tensorflow as tf
+
+    model = title_noise_model
+    query = tf.constant(["cordless drill", "red paint", "hammer"])
+    title = tf.constant(["acme cordless drill 10 in.", "", "ironclad hammer 2-pack"])
+    tokens = model.tokenizer(query, title)["token_ids"]
+    positions = model.tokenizer.title_positions(tokens).numpy()
+    # Title pieces sit between the two [SEP]s; an empty title has none.
+    assert positions[0].sum() > 0 and positions[1].sum() == 0 and positions[2].sum() > 0
+    sep = model.tokenizer.sep_id
+    for row, ids in zip(positions, tokens.numpy()):
+        seps = np.flatnonzero(ids == sep)
+        expected = np.zeros_like(row)
+        expected[seps[0] + 1:seps[1]] = True
+        np.testing.assert_array_equal(row, expected)
+    clean = model.encoder.encode_pair(tokens, training=False).numpy()
+    noisy = model.encoder.encode_pair(tokens, training=False, noise_positions=positions,
+                                      noise_std=0.5, seed=1).numpy()
+    moved = np.abs(noisy - clean).max(axis=1)
+    assert moved[0] > 1e-5 and moved[2] > 1e-5
+    assert moved[1] < 1e-6  # nothing to perturb: the same r
+    silent = model.encoder.encode_pair(tokens, training=False, noise_positions=positions,
+                                       noise_std=0.0).numpy()
+    np.testing.assert_allclose(silent, clean, atol=1e-6)
+
+
+def test_title_noise_twins_are_the_anchors_at_noise_zero(title_noise_model, tiny_dataset):
+    import dataclasses
+
+    import tensorflow as tf
+
+    from prectr_tf.data.pipeline import make_dataset
+    from prectr_tf.layers.hard_negative import hard_negative_anchor_mask
+
+    model = title_noise_model
+    features, labels = next(iter(make_dataset(tiny_dataset[0], "train", batch_size=128,
+                                              shuffle=False)))
+    anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"])
+    keep = anchors.numpy()
+    assert 0 < keep.sum() < len(keep)
+    r = model._encode_pairs(features["query"], features["item_title"], training=False)
+    preference = model._preference(features, r, training=False)
+    context = model.ctr_tower.context(features, training=False)
+    out = model._heads(context, r, preference, training=False)
+    pairs = (features["query"], features["item_title"])
+    model.config = dataclasses.replace(model.config, debias_noise_scale=0.0)
+    try:
+        twins = model._twins(context, r, preference, anchors, pairs)
+    finally:
+        model.config = dataclasses.replace(model.config, debias_noise_scale=0.5)
+    np.testing.assert_allclose(twins["negative_log_p_click"].numpy()[keep],
+                               out["log_p_click"].numpy()[keep], rtol=1e-5, atol=1e-5)
+    noisy = model._twins(context, r, preference, anchors, pairs)
+    # At initialisation the click score hardly depends on r: compare the
+    # noisy twins' gap with the noise-free one's rounding.
+    gap = np.abs(noisy["negative_log_p_click"].numpy() - out["log_p_click"].numpy())[keep]
+    rounding = np.abs(twins["negative_log_p_click"].numpy() - out["log_p_click"].numpy())[keep]
+    assert gap.max() > 1e-6 and gap.max() > 20 * rounding.max()
+    assert not noisy["negative_log_p_click"].numpy()[~keep].any()
+    assert not hasattr(model, "hard_negative")
+    # A training step takes the branch and gives a finite debias term.
+    model.compile(optimizer="adam")
+    logs = model.train_on_batch(features, labels, return_dict=True)
+    assert np.isfinite(logs["debias_loss"])

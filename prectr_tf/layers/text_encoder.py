@@ -161,6 +161,15 @@ class RelevanceTextEncoder(keras.layers.Layer):
             x = x + self.segment_embedding(ops.full(ops.shape(ids), segment, dtype="int32"))
         return self.embedding_dropout(self.embedding_norm(x), training=training)
 
+    @staticmethod
+    def _position_noise(x, positions, std, seed):
+        where = ops.expand_dims(ops.cast(positions, x.dtype), -1)
+        count = ops.maximum(ops.sum(where, axis=(1, 2)) * ops.shape(x)[-1], 1.0)
+        # The scale only: no gradient through the noise's size.
+        rms = ops.stop_gradient(ops.sqrt(ops.sum(ops.square(x) * where, axis=(1, 2)) / count))
+        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+        return noise * where * ops.reshape(std * rms, (-1, 1, 1))
+
     def _run_layers(self, x, mask, layers, training):
         for layer in layers:
             x = layer(x, padding_mask=mask, training=training)
@@ -209,13 +218,22 @@ class RelevanceTextEncoder(keras.layers.Layer):
         return z[:, 0, :]
 
     # --- joint arrangement ------------------------------------------------
-    def encode_pair(self, token_ids, training=None):
-        """r of `[CLS] q [SEP] t [SEP]` ids `[B, S]` (joint arrangement only)."""
+    def encode_pair(self, token_ids, training=None, noise_positions=None, noise_std=0.0,
+                    seed=None):
+        """r of `[CLS] q [SEP] t [SEP]` ids `[B, S]` (joint arrangement only).
+
+        With `noise_positions` (bool `[B, S]`) and `noise_std` > 0, Gaussian
+        noise of std `noise_std` · RMS(the row's embeddings there) is added to
+        the input embeddings at those positions: a hard negative made in the
+        title's token space (`PRECTRConfig.debias = "noise_title_embedding"`).
+        """
         if self.num_split_layers:
             raise ValueError("encode_pair is the joint arrangement; this encoder is split "
                              f"(num_split_layers={self.num_split_layers})")
         training = self._training(training)
         x = self._embed(token_ids, None, training)
+        if noise_positions is not None and noise_std > 0:
+            x = x + self._position_noise(x, noise_positions, noise_std, seed)
         return self._output(self._cls_output(x, ops.not_equal(token_ids, PAD_ID),
                                              self.transformer_layers, training))
 

@@ -242,6 +242,14 @@ class PairTokenizer(keras.layers.Layer):
     def call(self, query, title):
         return self._run(self._tokenize_graph, query, title)
 
+    def title_positions(self, token_ids):
+        """bool `[B, S]`: the title's word pieces in joint `token_ids` (between
+        the first and the second `[SEP]`)."""
+        token_ids = tf.convert_to_tensor(token_ids)
+        is_sep = tf.equal(token_ids, self.sep_id)
+        after_first = tf.equal(tf.cumsum(tf.cast(is_sep, tf.int32), axis=1), 1)
+        return tf.logical_and(after_first, tf.logical_not(is_sep))
+
     def tokenize_query(self, query):
         """`query_ids` `[B, query_length]` alone (encoded once per request)."""
         def fn(query):

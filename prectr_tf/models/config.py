@@ -19,7 +19,7 @@ import dataclasses
 
 ENCODER_MODES = ("none", "frozen", "finetune")
 # Exposure-bias corrections (`PRECTRConfig.debias`); "noise_r" is the paper's reading.
-DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only")
+DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only", "noise_title_embedding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +105,12 @@ class PRECTRConfig:
             relevance head; `"noise_r_pairwise_only"` — the same twin, its
             fake label used only to order the pair (no relevance
             cross-entropy on the twin, which made the noise act as label
-            noise in the quality run); `"none"`.
+            noise in the quality run); `"noise_title_embedding"` — the anchor's
+            pair re-encoded with noise on the title's token embeddings (σ =
+            `debias_noise_scale` · their RMS), its label reconstructed by the
+            relevance head (argmax, no gradient), ordered below the anchor
+            only where that label is below the anchor's (joint encoder);
+            `"none"`.
         use_consistency: the monotonicity penalty (§4.9).
         rsl_weight, consistency_weight, load_balance_weight, debias_weight:
             λ of each term of the objective. λ_bal = 0.1 and λ_debias = 0.1
@@ -114,7 +119,8 @@ class PRECTRConfig:
             can collapse onto one expert, and λ_debias = 0.5 cost V2 0.08
             full-space NDCG@10 against 0.1.
         debias_margin: m of the pairwise hinge.
-        debias_noise_scale: σ of the noise, relative to r's RMS.
+        debias_noise_scale: σ of the noise, relative to the RMS of r (or of
+            the title's embeddings).
         debias_keep_fraction: hardest share of unresolved pairs kept.
         gumbel_temperature: of the incentive gate while training.
         encoder_learning_rate_multiplier: the fine-tuned encoder's learning

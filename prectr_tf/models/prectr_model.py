@@ -133,9 +133,12 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             self.incentive = RelevanceIncentive(hidden_units=c.incentive_hidden_units,
                                                 temperature=c.gumbel_temperature,
                                                 name="incentive")
-        if c.use_debias:
+        if c.debias in ("noise_r", "noise_r_pairwise_only"):
             self.hard_negative = NoiseHardNegative(relative_noise_std=c.debias_noise_scale,
                                                    name="hard_negative")
+        if c.debias == "noise_title_embedding" and c.encoder.num_split_layers:
+            raise ValueError("debias='noise_title_embedding' needs the joint encoder "
+                             "(encoder.num_split_layers = 0)")
         self.fusion = ConditionalClickFusion(name="fusion")
         self.tasks = make_tasks(self.config)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
@@ -170,20 +173,30 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         context = self.ctr_tower.context(features, training=training)
         out = self._heads(context, r, preference, training)
         if c.use_debias and training:
-            out.update(self._twins(context, r, preference, hard_negative_anchors))
+            out.update(self._twins(context, r, preference, hard_negative_anchors,
+                                   (features["query"], features["item_title"])))
         return out
 
-    def _twins(self, context, r, preference, anchors):
+    def _twins(self, context, r, preference, anchors, pairs=None):
         """The noisy twins' click and relevance outputs `[B]`, `[B, K]`,
         computed over the anchor rows only (~1 in 10 rows are anchors) and
-        scattered back; 0 on the other rows."""
+        scattered back; 0 on the other rows. The twin is r + ε (`noise_r*`) or
+        the anchor's (query, title) re-encoded with noise on the title's
+        token embeddings (`noise_title_embedding`, needs `pairs`)."""
         if anchors is None:
             rows = lambda x: x  # noqa: E731
         else:
             index = tf.where(tf.reshape(anchors, [-1]))
             rows = lambda x: tf.gather_nd(x, index)  # noqa: E731
         context, r, preference = tf.nest.map_structure(rows, (context, r, preference))
-        noisy = self.hard_negative(r, training=True)["representation"]
+        if self.config.debias == "noise_title_embedding":
+            query, title = (rows(tf.reshape(p, [-1])) for p in pairs)
+            tokens = self.tokenizer(query, title)["token_ids"]
+            noisy = self.encoder.encode_pair(
+                tokens, training=True, noise_positions=self.tokenizer.title_positions(tokens),
+                noise_std=self.config.debias_noise_scale)
+        else:
+            noisy = self.hard_negative(r, training=True)["representation"]
         negative = self._heads(context, noisy, preference, training=True)
         out = {"negative_log_p_click": negative["log_p_click"],
                "negative_relevance_logits": negative["relevance_logits"]}
@@ -321,7 +334,7 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             r = self.encoder(self.tokenizer(batch["query"], batch["item_title"]))
             # `call` uses the tower through `context`: mark it built via __call__.
             self.ctr_tower(batch, r)
-            if self.config.use_debias:
+            if hasattr(self, "hard_negative"):
                 self.hard_negative(r, training=False)
         self.built = True
 

@@ -163,13 +163,19 @@ class DebiasTask(Task):
         fake_relevance_loss: the loss on the twin's relevance logits against
             level 0 (default `MaskedRelevanceLoss`, the `noise_r` variant);
             `False` leaves the twin's relevance unlabelled
-            (`noise_r_pairwise_only`).
+            (`noise_r_pairwise_only`, `noise_title_embedding`).
+        reconstruct_twin_label: bool (default False). True: the twin's label
+            is the relevance head's own argmax on it (no gradient), and only
+            anchors whose twin it places below the anchor's level enter the
+            pair loss (`noise_title_embedding`); False: every anchor's twin
+            is level 0.
     """
 
     def __init__(self, num_levels, weight, margin, keep_fraction, pair_loss=None,
-                 fake_relevance_loss=None):
+                 fake_relevance_loss=None, reconstruct_twin_label=False):
         super().__init__("debias", weight)
         self.num_levels = num_levels
+        self.reconstruct_twin_label = bool(reconstruct_twin_label)
         self.pair_loss = pair_loss or PairwiseDebiasLoss(
             margin=margin, keep_fraction=keep_fraction, reduction=WEIGHTED_MEAN)
         self.fake_relevance_loss = (None if fake_relevance_loss is False else
@@ -181,6 +187,12 @@ class DebiasTask(Task):
             return ops.zeros(())
         anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"],
                                             num_levels=self.num_levels)
+        if self.reconstruct_twin_label:
+            twin_level = ops.argmax(ops.stop_gradient(predictions["negative_relevance_logits"]),
+                                    axis=-1)
+            anchor_level = ops.reshape(labels["relevance"], (-1,))
+            anchors = ops.logical_and(anchors, ops.less(ops.cast(twin_level, "int32"),
+                                                        ops.cast(anchor_level, "int32")))
         pairs = self.pair_loss(anchors, {"anchor": predictions["log_p_click"],
                                          "negative": predictions["negative_log_p_click"]},
                                sample_weight=sample_weight)
@@ -205,5 +217,6 @@ def make_tasks(config):
     if config.use_debias:
         tasks.append(DebiasTask(
             k, config.debias_weight, config.debias_margin, config.debias_keep_fraction,
-            fake_relevance_loss=None if config.debias == "noise_r" else False))
+            fake_relevance_loss=None if config.debias == "noise_r" else False,
+            reconstruct_twin_label=config.debias == "noise_title_embedding"))
     return tasks
