@@ -115,6 +115,8 @@ def _train_config(args, seed):
                            rsl_epochs=1, joint_epochs=1, steps_per_epoch=5, wordpiece_vocabulary_size=400, seed=seed)
     return TrainConfig(batch_size=args.batch_size, encoder_sft_epochs=args.sft_epochs,
                        rsl_epochs=args.rsl_epochs, joint_epochs=args.joint_epochs,
+                       stage_validation_fraction=args.stage_validation_fraction,
+                       stage_patience=args.stage_patience,
                        wordpiece_vocabulary_size=args.wordpiece_size, seed=seed)
 
 
@@ -196,6 +198,9 @@ def run_seed(seed, args, work_dir, log=print):
             "diagnostics": component_diagnostics(table, outputs) if text else {},
             "final_train_losses": {stage: {k: v[-1] for k, v in h.items()}
                                    for stage, h in history.items()},
+            "epochs": {stage: {"run": len(h.get("loss", [])),
+                               "best": h.get("best_epoch", [len(h.get("loss", []))])[0]}
+                       for stage, h in history.items()},
             "seconds": {"train": train_seconds, "evaluate": eval_seconds}}
         log(f"    {name:<18} train {train_seconds:5.0f}s  eval {eval_seconds:4.0f}s  "
             f"logged AUC {logged['auc']:.4f} GAUC-u {logged['gauc_user']:.4f}  "
@@ -571,6 +576,10 @@ def main(argv=None):
                              "simulated judge over the training requests' candidate sets")
     parser.add_argument("--rsl-epochs", type=int, default=1)
     parser.add_argument("--joint-epochs", type=int, default=2)
+    parser.add_argument("--stage-validation-fraction", type=float, default=0.0,
+                        help="> 0: stop stages 1-2 early on this share of the train requests; "
+                             "--rsl-epochs / --joint-epochs are then caps")
+    parser.add_argument("--stage-patience", type=int, default=2)
     parser.add_argument("--wordpiece-size", type=int, default=2000)
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
                         help="JSON of every per-seed number (rewritten after each seed)")

@@ -20,8 +20,21 @@ def dataset_schema(data_dir):
     return DataSchema(**read_dataset_info(data_dir)["schema"])
 
 
+# Requests are held out by a hash of their id into this many buckets.
+HOLDOUT_BUCKETS = 10_000
+
+
+def held_out_request(request_id, fraction):
+    """bool: whether a request (string tensor) falls in the held-out
+    `fraction` of requests — a fixed pseudo-random slice, the same in every
+    run and for every impression of the request."""
+    bucket = tf.strings.to_hash_bucket_fast(request_id, HOLDOUT_BUCKETS)
+    return bucket < int(round(fraction * HOLDOUT_BUCKETS))
+
+
 def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_buffer=10_000,
-                 repeat=False, drop_remainder=False, seed=None):
+                 repeat=False, drop_remainder=False, seed=None, holdout_fraction=0.0,
+                 holdout=False):
     """Batches of `(features, labels)` from a dataset built by `prectr build`.
 
     Args:
@@ -33,6 +46,11 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
         repeat: repeat forever (for `steps_per_epoch`-style training).
         drop_remainder: drop a last partial batch (fixed batch shapes).
         seed: shuffle seed, for reproducible order.
+        holdout_fraction: float in [0, 1) (default 0.0). > 0 splits the
+            split's requests in two by `held_out_request`: a validation slice
+            for early stopping that shares no request with the rest.
+        holdout: bool (default False): with `holdout_fraction`, yield the
+            held-out requests (True) or the others (False).
 
     Returns:
         a `tf.data.Dataset`.
@@ -55,6 +73,12 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 4),
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None
                        or not shuffle)
+    if holdout_fraction:
+        if not 0.0 < holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
+        spec = {"request_id": tf.io.FixedLenFeature([], tf.string)}
+        ds = ds.filter(lambda record: tf.equal(held_out_request(
+            tf.io.parse_single_example(record, spec)["request_id"], holdout_fraction), holdout))
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
     if repeat:

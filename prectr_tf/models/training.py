@@ -63,8 +63,15 @@ class TrainConfig:
         encoder_validation_fraction: share of the queries held out for it.
         encoder_min_steps_per_epoch: the least steps between two stage-0
             validations (`StudentConfig.min_steps_per_epoch`).
-        rsl_epochs: stage 1 epochs.
-        joint_epochs: stage 2 epochs.
+        rsl_epochs: the most stage-1 epochs.
+        joint_epochs: the most stage-2 epochs.
+        stage_validation_fraction: share of the train split's requests held
+            out (`make_dataset(holdout_fraction=...)`) to stop stages 1 and 2
+            early, on their validation loss, restoring the best epoch's
+            weights; 0 trains exactly `rsl_epochs` / `joint_epochs` on all of
+            the split.
+        stage_patience: epochs of stages 1 and 2 without a better
+            validation loss before the stage stops.
         steps_per_epoch: cap on steps per epoch of stages 1 and 2 (None:
             the whole split).
         cache_frozen_encoder: train frozen-encoder stages on a
@@ -84,6 +91,8 @@ class TrainConfig:
     encoder_min_steps_per_epoch: int = 100
     rsl_epochs: int = 1
     joint_epochs: int = 2
+    stage_validation_fraction: float = 0.0
+    stage_patience: int = 2
     steps_per_epoch: int | None = None
     cache_frozen_encoder: bool = True
     wordpiece_vocabulary_size: int = 4000
@@ -93,6 +102,9 @@ class TrainConfig:
         if self.encoder_init not in ENCODER_INITS:
             raise ValueError(f"encoder_init must be one of {ENCODER_INITS}, got "
                              f"{self.encoder_init!r}")
+        if not 0.0 <= self.stage_validation_fraction < 1.0:
+            raise ValueError("stage_validation_fraction must be in [0, 1), got "
+                             f"{self.stage_validation_fraction}")
         if self.encoder_init == "distilled" and not self.distilled_encoder:
             raise ValueError("encoder_init='distilled' needs distilled_encoder (the folder "
                              "written by `prectr distill`)")
@@ -115,9 +127,11 @@ def wordpiece_vocabulary(data_dir, out_dir, size):
     return load_vocabulary(path)
 
 
-def _dataset(data_dir, split, train_config):
+def _dataset(data_dir, split, train_config, holdout=False):
     return make_dataset(data_dir, split, batch_size=train_config.batch_size,
-                        seed=train_config.seed)
+                        seed=train_config.seed,
+                        holdout_fraction=train_config.stage_validation_fraction,
+                        holdout=holdout)
 
 
 def _callbacks(out_dir, stage, extra=()):
@@ -228,15 +242,26 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
             continue
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
         data = _dataset(data_dir, "train", train_config)
+        validation, stopping = None, []
+        if train_config.stage_validation_fraction:
+            validation = _dataset(data_dir, "train", train_config, holdout=True)
+            stopping = [keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=train_config.stage_patience,
+                restore_best_weights=True)]
         if (model_config.uses_text and model.encoder.mode == "frozen"
                 and train_config.cache_frozen_encoder):
             cache = cache or RelevanceCache.from_dataset(model, data_dir)
             data = cache.attach(data)
+            if validation is not None:
+                validation = cache.attach(validation)
         # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
-        fit = model.fit(data, epochs=epochs, shuffle=False,
+        fit = model.fit(data, epochs=epochs, shuffle=False, validation_data=validation,
                         steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
-                        callbacks=_callbacks(out_dir, stage, callbacks))
+                        callbacks=_callbacks(out_dir, stage, [*stopping, *callbacks]))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        if stopping and fit.history.get("val_loss"):
+            # 1-based; a list like every other entry of the history.
+            history[stage]["best_epoch"] = [int(np.argmin(fit.history["val_loss"])) + 1]
         model.save_weights(path)
     model.save(os.path.join(out_dir, "model.keras"))
     with open(os.path.join(out_dir, "history.json"), "w") as fh:

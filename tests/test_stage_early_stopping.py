@@ -1,0 +1,54 @@
+"""Stages 1 and 2 stop early on a held-out slice of the train requests (issue 10)."""
+
+import numpy as np
+import pytest
+
+from prectr_tf.data.pipeline import make_dataset
+from prectr_tf.models.config import preset
+from prectr_tf.models.training import STAGES, TrainConfig, train_staged
+
+
+def _request_ids(data_dir, **kwargs):
+    ids = []
+    for features, _ in make_dataset(data_dir, "train", batch_size=500, shuffle=False, **kwargs):
+        ids.extend(features["request_id"].numpy().ravel().tolist())
+    return ids
+
+
+def test_the_holdout_splits_requests_not_impressions(tiny_dataset):
+    data_dir, _ = tiny_dataset
+    every = _request_ids(data_dir)
+    kept = _request_ids(data_dir, holdout_fraction=0.3)
+    held = _request_ids(data_dir, holdout_fraction=0.3, holdout=True)
+    assert sorted(kept + held) == sorted(every)
+    assert not set(kept) & set(held)
+    share = len(set(held)) / len(set(every))
+    assert 0.2 < share < 0.4
+    # The same slice every time, whatever the shuffle.
+    again = _request_ids(data_dir, holdout_fraction=0.3, holdout=True)
+    assert sorted(again) == sorted(held)
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        make_dataset(data_dir, "train", holdout_fraction=1.0)
+
+
+def test_stage2_stops_on_the_holdout_and_keeps_its_best_epoch(tiny_dataset, tmp_path):
+    data_dir, _ = tiny_dataset
+    train = TrainConfig(batch_size=64, joint_epochs=12, stage_validation_fraction=0.3,
+                        stage_patience=1, learning_rate=0.05)
+    config = preset("dnn", embedding_dim=8, hidden_units=(16,))
+    model, history = train_staged(data_dir, config, train, tmp_path, verbose=0)
+    stage = history[STAGES[2]]
+    val = np.array(stage["val_loss"])
+    assert len(val) < 12  # a learning rate this high overfits the tiny split at once
+    best = stage["best_epoch"][0]
+    assert best == int(np.argmin(val)) + 1 and len(val) == best + 1
+    # The weights kept are the best epoch's: the held-out loss is its loss.
+    holdout = make_dataset(data_dir, "train", batch_size=64, holdout_fraction=0.3,
+                           holdout=True)
+    loss = model.evaluate(holdout, return_dict=True, verbose=0)["loss"]
+    # (The loss is a mean of batch means and the batches are shuffled, so it
+    # matches to ~1e-4, far closer than any other epoch's.)
+    gaps = np.abs(val - loss)
+    assert gaps[best - 1] < 1e-3 and gaps[best - 1] < np.delete(gaps, best - 1).min()
+    with pytest.raises(ValueError, match="stage_validation_fraction"):
+        TrainConfig(stage_validation_fraction=1.0)
