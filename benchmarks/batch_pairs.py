@@ -23,13 +23,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import simulated_dataset  # noqa: E402
+from _common import machine_line, simulated_dataset  # noqa: E402
 
 
 def batch_statistics(data_dir, vocabulary, batch_size, max_length=32):
@@ -82,8 +81,7 @@ def main(argv=None):
         report[catalogue] = batch_statistics(data_dir, vocabulary, args.batch_size)
 
     print("\n# training batches: repeated (query, title) pairs and token lengths")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}; tensorflow {tf.__version__}")
+    print(machine_line() + f"; tensorflow {tf.__version__}")
     print(f"{args.impressions:,} simulated impressions per catalogue, shuffled training "
           f"batches of {args.batch_size}")
     print("\n| catalogue | batches | unique pairs / rows: mean (min–max) | tokens p10 / p50 / "

@@ -21,14 +21,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import json
 import multiprocessing as mp
-import platform
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-from _common import peak_rss_mb
+from _common import machine_line, peak_rss_mb
 
 
 def _histories(log_path, schema_json, runs, queue):
@@ -116,8 +115,7 @@ def main(argv=None):
     import tensorflow as tf  # noqa: PLC0415
 
     print("# build throughput")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(machine_line())
     print(f"versions: tensorflow {tf.__version__}, numpy {np.__version__}, pandas {pd.__version__}")
     print(f"log: {n:,} impressions, {config.num_users:,} users, {config.num_queries:,} queries, "
           f"L_u={schema.history_length}, L_g={schema.context_length} "

@@ -25,11 +25,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from _common import machine_line  # noqa: E402
 
 
 def main(argv=None):
@@ -81,8 +82,7 @@ def main(argv=None):
     load_after = os.getloadavg()
 
     print("# inference speed: student vs teacher")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(machine_line())
     print(f"versions: tensorflow {tf.__version__}, keras {keras.__version__}, torch "
           f"{torch.__version__}, numpy {np.__version__}")
     print(f"{args.pairs:,} Home Depot pairs, batch {args.batch_size}, 1 warm-up + {args.runs} "

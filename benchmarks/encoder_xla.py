@@ -22,11 +22,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from _common import machine_line  # noqa: E402
 
 VARIANTS = ("graph", "xla", "bf16")
 
@@ -102,8 +103,7 @@ def main(argv=None):
         report[length] = {f"{variant}_ms": times[variant] for variant in VARIANTS}
 
     print("\n# encoder + head forward/backward + Adam: graph vs XLA vs bfloat16")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}; tensorflow {tf.__version__}, "
+    print(machine_line() + f"; tensorflow {tf.__version__}, "
           f"keras {keras.__version__}")
     print(f"U = {args.pairs} pairs, {args.repeats} rounds of {args.steps} steps per variant, "
           "alternating, one process")

@@ -28,12 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from _common import peak_rss_mb, simulated_dataset  # noqa: E402
+from _common import machine_line, peak_rss_mb, simulated_dataset  # noqa: E402
 
 
 def _evaluate(data_dir, vocab_path, rows, batch_size, conn):
@@ -125,8 +124,7 @@ def main(argv=None):
         print(f"  {rows:,} rows: {results[-1]}", flush=True)
 
     print("\n# evaluation cost against size (prectr_v1 on cached r, every metric)")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(machine_line())
     print(f"versions: tensorflow {tf.__version__}; package from "
           f"{os.path.dirname(prectr_tf.__file__)}; batch size {args.batch_size}; one run per N")
     print("\n| rows | seconds | µs per row | peak RSS MB |\n|---|---|---|---|")

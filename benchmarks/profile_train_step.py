@@ -24,12 +24,11 @@ import argparse  # noqa: E402
 import collections  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-from _common import simulated_dataset  # noqa: E402
+from _common import machine_line, simulated_dataset  # noqa: E402
 
 # Ops that run other ops (their events enclose the inner ops' events).
 CALL_OPS = {"PartitionedCall", "StatefulPartitionedCall", "While", "If", "StatelessIf",
@@ -129,8 +128,7 @@ def main(argv=None):
                         "by_type": by_type.most_common(), "by_part": by_part.most_common()}
 
     print("\n# top ops of a profiled training step")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(machine_line())
     print(f"versions: tensorflow {tf.__version__}, keras {keras.__version__}; package from "
           f"{os.path.dirname(prectr_tf.__file__)}")
     print(f"{args.impressions:,} impressions, batch {args.batch_size}, {args.warmup} warm-up + "

@@ -41,14 +41,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
-import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from _common import peak_rss_mb  # noqa: E402
+from _common import machine_line, peak_rss_mb  # noqa: E402
 
 MODELS = ("prectr_v1", "prectr_v1_cached", "prectr_v2", "dcn_v2")
 RATIOS = (("prectr_v2", "prectr_v1"), ("prectr_v2", "dcn_v2"), ("prectr_v1", "dcn_v2"),
@@ -207,8 +206,7 @@ def main(argv=None):
 
     per_run = args.batch_size * args.steps
     print("# training throughput")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-          f"Python {platform.python_version()}")
+    print(machine_line())
     print(f"versions: tensorflow {tf.__version__}, keras {keras.__version__}, keras-hub "
           f"{keras_hub.__version__}, keras-rs {keras_rs.__version__}, numpy {np.__version__}")
     print(f"data: {n:,} simulated impressions (seed {args.seed}, {config.num_users:,} users, "
