@@ -251,11 +251,16 @@ def stage0_student(args, sim, data_dir, models_dir, train_config):
         return pretrain_encoder(data_dir, config, train_config, models_dir, verbose=0)
     vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
     pairs = simulation_pairs(sim, data_dir)
-    judge = SimulatedJudge(seed=train_config.seed)
+    if args.judge_accuracy is None:
+        judge, name = SimulatedJudge(seed=train_config.seed), "default confusion"
+    else:
+        judge = SimulatedJudge.with_accuracy(args.judge_accuracy, config.num_relevance_levels,
+                                             seed=train_config.seed)
+        name = f"accuracy {args.judge_accuracy}"
     out = os.path.join(models_dir, "stage0_distilled")
     distill_encoder(pairs, judge_pairs(pairs, judge), vocabulary, config.encoder,
                     config.num_relevance_levels, out, student_config(train_config),
-                    teacher_name="simulated judge (default confusion)", verbose=0)
+                    teacher_name=f"simulated judge ({name})", verbose=0)
     return out
 
 
@@ -490,6 +495,7 @@ def _meta(args, sim_config, train_config, seeds):
         "simulator": {k: v for k, v in sim_config.to_dict().items() if k != "seed"},
         "eval_fraction": args.eval_fraction,
         "encoder_init": args.encoder_init,
+        "judge_accuracy": args.judge_accuracy,
         "train": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "seed"},
         "load_average_at_start": _load_average(),
     }
@@ -503,8 +509,8 @@ def _load_average():
 
 
 # Settings a resumed run must share with the seeds it reuses.
-_SAME_RUN = ("quick", "presets", "variants", "simulator", "eval_fraction", "encoder_init", "train",
-             "versions")
+_SAME_RUN = ("quick", "presets", "variants", "simulator", "eval_fraction", "encoder_init",
+             "judge_accuracy", "train", "versions")
 
 
 def _resumed(args, meta, seeds):
@@ -574,6 +580,10 @@ def main(argv=None):
     parser.add_argument("--encoder-init", choices=("sft", "distilled"), default="sft",
                         help="stage 0: SFT on the labelled pairs, or distilled from the "
                              "simulated judge over the training requests' candidate sets")
+    parser.add_argument("--judge-accuracy", type=float, default=None,
+                        help="with --encoder-init distilled: a judge right with this "
+                             "probability, else one level off (default: the MiniLM-calibrated "
+                             "confusion)")
     parser.add_argument("--rsl-epochs", type=int, default=1)
     parser.add_argument("--joint-epochs", type=int, default=2)
     parser.add_argument("--stage-validation-fraction", type=float, default=0.0,
