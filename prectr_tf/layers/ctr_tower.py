@@ -111,9 +111,11 @@ class BaseCTRTower(keras.layers.Layer):
 
     def context(self, features, training=None):
         """The part of the MLP input that does not depend on r (id embeddings,
-        history attention, item features): `(before_r [B, D1], after_r
-        [B, D2])`. Computed once, it serves several r — the noisy twins of
-        the debias term reuse the row's context."""
+        history attention, item features): a dict of `before_r` `[B, D1]` and
+        `after_r` `[B, D2]`, the MLP input around r, and `pair` — the (query,
+        item) part alone (item, category and query embeddings, item
+        features), which the relevance head may read. Computed once, it
+        serves several r — the noisy twins of the debias term reuse it."""
         item = self.item_embedding(features["item_id"])
         category = self.category_embedding(features["item_category"])
         target = ops.concatenate([item, category], axis=-1)
@@ -127,11 +129,13 @@ class BaseCTRTower(keras.layers.Layer):
                                   self.query_embedding(features["query_id"]), interest], axis=-1)
         after = (ops.cast(features["item_features"], item.dtype) if self.use_item_features
                  else ops.zeros_like(before[:, :0]))
-        return before, after
+        pair = ops.concatenate([item, category, self.query_embedding(features["query_id"]),
+                                after], axis=-1)
+        return {"before_r": before, "after_r": after, "pair": pair}
 
     def logits_from_context(self, context, relevance_vector=None, training=None):
         """`[B, K]` logits from `context(...)` and r (`None`: no r input)."""
-        before, after = context
+        before, after = context["before_r"], context["after_r"]
         parts = [before]
         if relevance_vector is not None:
             r = ops.cast(relevance_vector, before.dtype)

@@ -6,6 +6,7 @@ probabilities with, and that the masked relevance cross-entropy trains.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -62,6 +63,31 @@ class RelevanceHead(keras.layers.Layer):
             width = layer.units
         self.output_layer.build((None, width))
         self.built = True
+
+    def load_head(self, other):
+        """Take the weights of `other`, a head of the same widths over r
+        alone; this head's extra feature inputs get zero weights, so both
+        compute the same logits until training moves them.
+
+        Example:
+        >>> small, wide = RelevanceHead(), RelevanceHead()
+        >>> r, extra = ops.ones((2, 8)), ops.ones((2, 3))
+        >>> _ = small(r), wide(r, extra)
+        >>> wide.load_head(small)
+        >>> bool(ops.all(ops.isclose(wide(r, extra), small(r))))
+        True
+        """
+        weights = other.get_weights()
+        mine = self.get_weights()
+        if len(weights) != len(mine) or any(
+                a.shape[1:] != b.shape[1:] for a, b in zip(weights, mine)):
+            raise ValueError(f"{other.name} and {self.name} differ in widths: "
+                             f"{[w.shape for w in weights]} vs {[w.shape for w in mine]}")
+        kernel = np.zeros_like(mine[0])
+        if weights[0].shape[0] > kernel.shape[0]:
+            raise ValueError(f"{other.name} reads more inputs than {self.name}")
+        kernel[:weights[0].shape[0]] = weights[0]
+        self.set_weights([kernel] + weights[1:])
 
     def call(self, r, features=None, training=None):
         x = r if features is None else ops.concatenate(

@@ -130,6 +130,12 @@ class PRECTRConfig:
             several requests repeats pairs).
         query_id_buckets: hash buckets of the query-id embedding.
         relevance_head_units: MLP widths of the relevance head.
+        relevance_id_features: the relevance head also reads the query, item
+            and category embeddings and the item features (`CTRTower.context`
+            "pair"), so that a dataset without text (TREC Session: empty
+            titles, r constant within a request) still gets an item-dependent
+            relevance. Their input weights start at zero: the head starts as
+            the stage-0 student's.
         attention_hidden_units: score-MLP widths of the CTR tower's
             history attention.
         event_relevance_dim, event_click_dim: embedding widths of an
@@ -167,6 +173,7 @@ class PRECTRConfig:
     dedup_pairs: bool = True
     query_id_buckets: int = 100_003
     relevance_head_units: tuple[int, ...] = (64,)
+    relevance_id_features: bool = False
     attention_hidden_units: tuple[int, ...] = (32, 16)
     event_relevance_dim: int = 8
     event_click_dim: int = 4

@@ -233,7 +233,8 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             user_event_count=features["user_event_count"], training=training)["preference"]
 
     def _heads(self, context, r, preference, training):
-        relevance_logits = self.relevance_head(r, training=training)
+        relevance_logits = self.relevance_head(
+            r, context["pair"] if self.config.relevance_id_features else None, training=training)
         b = self.ctr_tower.logits_from_context(context, r, training=training)
         if self.config.use_incentive:
             tau, gate_probs = self.incentive(r, preference, training=training)

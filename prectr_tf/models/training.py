@@ -229,7 +229,7 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
     cache = None
     if model_config.uses_text:
         model.encoder.set_weights(student.encoder.get_weights())
-        model.relevance_head.set_weights(student.head.get_weights())
+        model.relevance_head.load_head(student.head)
     for stage in stages:
         # Set up and compile even a stage that is already done, so that a
         # rerun of a finished run returns a model ready to evaluate.
