@@ -39,10 +39,8 @@ import pandas as pd
 
 from prectr_tf.data.activity import ACTIVITY_BUCKETS, DEFAULT_LOW_MAX, activity_bucket
 from prectr_tf.data.schema import CANDIDATE_FIELDS
+from prectr_tf.evaluation.headroom import REFERENCE_SCORERS
 from prectr_tf.evaluation.soft_metrics import full_space_metrics
-
-# Reference-scorer columns of `SimulatedLog.candidates` besides the truth.
-ORACLE_COLUMNS = ("query_preference_oracle", "no_preference_oracle")
 
 # Per-impression fields that are neither request- nor item-level.
 IMPRESSION_FIELDS = ("impression_id", "position")
@@ -172,8 +170,9 @@ def full_space_examples(sim, data_dir, split="eval", low_max=DEFAULT_LOW_MAX):
         "click_prob": cand["click_prob"].to_numpy().astype(np.float64),
         "shown": cand["shown"].to_numpy(),
         "position": cand["position"].to_numpy().astype(np.int64),
-        # The simulator's reference scorers, where it has them (headroom.py).
-        **{c: cand[c].to_numpy().astype(np.float64) for c in ORACLE_COLUMNS if c in cand},
+        # The simulator's other reference scorers, where it has them.
+        **{c: cand[c].to_numpy().astype(np.float64) for c in REFERENCE_SCORERS.values()
+           if c not in ("click_prob", "relevance") and c in cand},
     })
     table["activity"] = np.asarray(ACTIVITY_BUCKETS, dtype=object)[
         activity_bucket(table["user_event_count"].to_numpy(), low_max)]

@@ -125,12 +125,12 @@ class BaseCTRTower(keras.layers.Layer):
              self.category_embedding(features["user_history_item_category"])], axis=-1), features)
         mask = lengths_to_mask(features["user_history_length"], ops.shape(history_items)[1])
         interest = self.history_attention(target, history, padding_mask=mask, training=training)
+        query = self.query_embedding(features["query_id"])
         before = ops.concatenate([self.user_embedding(features["user_id"]), item, category,
-                                  self.query_embedding(features["query_id"]), interest], axis=-1)
+                                  query, interest], axis=-1)
         after = (ops.cast(features["item_features"], item.dtype) if self.use_item_features
                  else ops.zeros_like(before[:, :0]))
-        pair = ops.concatenate([item, category, self.query_embedding(features["query_id"]),
-                                after], axis=-1)
+        pair = ops.concatenate([item, category, query, after], axis=-1)
         return {"before_r": before, "after_r": after, "pair": pair}
 
     def logits_from_context(self, context, relevance_vector=None, training=None):
