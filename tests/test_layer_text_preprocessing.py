@@ -205,3 +205,18 @@ def test_pad_to_longest_cuts_only_padding(vocabulary):
     restored = PairTokenizer.from_config(longest.get_config())
     assert restored.pad_to_longest and not PairTokenizer.from_config(
         fixed.get_config()).pad_to_longest
+
+
+def test_empty_batch_keeps_the_cls_position(vocabulary):
+    """An empty batch (a training batch without hard-negative anchors) is cut
+    to width 1, not 0, so the encoder's [CLS] slice exists; its r is `[0, d]`."""
+    from prectr_tf.layers.text_encoder import RelevanceTextEncoder  # noqa: PLC0415
+
+    tokenizer = PairTokenizer(vocabulary, max_length=32)
+    empty = tf.constant([], dtype=tf.string)
+    token_ids = tokenizer(empty, empty)["token_ids"]
+    assert token_ids.shape == (0, 1)
+    encoder = RelevanceTextEncoder(vocabulary_size=300, sequence_length=32, num_layers=1,
+                                   hidden_dim=16, num_heads=2, intermediate_dim=32)
+    encoder.build()
+    assert tuple(encoder.encode_pair(token_ids).shape) == (0, encoder.hidden_dim)

@@ -210,8 +210,11 @@ class PairTokenizer(keras.layers.Layer):
         t, t_len = self._dense(t_pieces, max(self.max_length, self.title_length))
         token_ids = self._pack_pair(q, q_len, t, t_len)
         if self.pad_to_longest:
-            # Tokens are contiguous from position 0: the longest row's count.
-            width = tf.reduce_max(tf.reduce_sum(tf.cast(token_ids != PAD_ID, tf.int32), 1))
+            # Tokens are contiguous from position 0: the longest row's count
+            # (at least 1, so an empty batch, e.g. no hard-negative anchors
+            # in a training batch, still has the [CLS] position).
+            width = tf.maximum(tf.reduce_max(
+                tf.reduce_sum(tf.cast(token_ids != PAD_ID, tf.int32), 1)), 1)
             token_ids = token_ids[:, :width]
         return {
             "token_ids": token_ids,
