@@ -102,10 +102,43 @@ def cmd_simulate(args):
 def cmd_build(args):
     from prectr_tf.data.build import build_dataset
     config = _load(args)
-    description = build_dataset(args.logs, args.out, config["schema"], config["build"],
-                                overwrite=args.overwrite, progress=not args.quiet)
+    schema, negatives = config["schema"], None
+    if args.candidates or args.items or args.teacher_logits:
+        schema, negatives = dataclasses.replace(schema, unexposed_negatives=True), \
+            _unexposed_negatives(args, config)
+    description = build_dataset(args.logs, args.out, schema, config["build"],
+                                overwrite=args.overwrite, progress=not args.quiet,
+                                negatives=negatives)
     _print_build(description, args.out)
     return description
+
+
+def _unexposed_negatives(args, config):
+    """`build_dataset`'s `negatives` from --candidates, --items and the
+    teacher: --teacher-logits, else the simulated judge (candidates with the
+    simulator's true `relevance`)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from prectr_tf.data.unexposed import attach_unexposed_negatives  # noqa: PLC0415
+    from prectr_tf.distill import judge_pairs, read_teacher_logits, teacher_pairs  # noqa: PLC0415
+    if not (args.candidates and args.items):
+        raise ConfigError("unexposed negatives need both --candidates and --items")
+    candidates, items = (pd.read_parquet(path) for path in (args.candidates, args.items))
+    if args.teacher_logits:
+        teacher = read_teacher_logits(args.teacher_logits,
+                                      num_levels=config["schema"].num_relevance_levels)
+    else:
+        if "relevance" not in candidates:
+            raise ConfigError(f"{args.candidates} has no true `relevance` for the simulated "
+                              "judge: pass --teacher-logits")
+
+        def teacher_for(log):
+            return judge_pairs(teacher_pairs(log, candidates, items), config["judge"])
+
+    def negatives(log):
+        return attach_unexposed_negatives(
+            log, candidates, items, teacher if args.teacher_logits else teacher_for(log))
+    return negatives
 
 
 def cmd_convert(args):
@@ -391,6 +424,11 @@ def _print_build(description, out):
         print(f"  {split:<5} {info['num_examples']:>10,} examples  {len(info['files'])} shard(s)  "
               f"{info['num_clicks']:,} clicks  {info['num_relevance_labelled']:,} relevance-labelled")
     print("  vocabularies: " + ", ".join(f"{k} {v:,}" for k, v in description["vocab_sizes"].items()))
+    if description.get("unexposed_negatives"):
+        stats = description["unexposed_negatives"]
+        print(f"  unexposed negatives: {stats['rows_with_negative']:,} rows, "
+              f"{stats['rows_with_teacher_level']:,} with a teacher level "
+              f"{stats['teacher_level_counts']}")
     print("  seconds: " + json.dumps(description["seconds"]))
 
 
@@ -444,6 +482,13 @@ def _parser():
     p.add_argument("logs", nargs="+", help="log files (.parquet, .csv, .csv.gz)")
     p.add_argument("--out", required=True, help="dataset folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--candidates", help="the logged candidate sets (.parquet: request_id, "
+                   "item_id, shown; a simulated log's candidates.parquet): give each clicked "
+                   "impression an unshown candidate of its request, for debias: unexposed")
+    p.add_argument("--items", help="with --candidates: the catalogue (.parquet: item_id, "
+                   "item_title, item_category[, item_features])")
+    p.add_argument("--teacher-logits", help="with --candidates: the teacher that labels the "
+                   "negatives (default: the simulated judge of the config's judge section)")
     build_flags(p)
 
     p = add("convert", cmd_convert, "read a public dataset into an impression log (parquet)")

@@ -74,6 +74,52 @@ def test_simulate_then_build_with_flags(tmp_path, capsys):
     assert info["num_impressions"] == 200 * 5 and list(info["splits"]) == ["train"]
 
 
+def test_build_with_unexposed_negatives_from_the_judge_or_a_teacher_file(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    from prectr_tf.data.pipeline import read_split_columns
+    from prectr_tf.distill import write_teacher_logits
+
+    data = dict(TINY, simulator=dict(TINY["simulator"], write_candidates=True))
+    cfg = _config(tmp_path, data)
+    sim = tmp_path / "sim"
+    assert main(["simulate", "--config", str(cfg), "--out", str(sim)]) == 0
+    flags = ["--candidates", str(sim / "candidates.parquet"), "--items", str(sim / "items.parquet")]
+    schema = dict(TINY["schema"], num_item_features=SimulatorConfig().num_item_features)
+    cfg = _config(tmp_path, dict(data, schema=schema))
+    assert main(["build", str(sim / "log.parquet"), "--config", str(cfg), "--out",
+                 str(tmp_path / "ds"), "--quiet", *flags]) == 0
+    assert "unexposed negatives:" in capsys.readouterr().out
+    info = read_dataset_info(tmp_path / "ds")
+    assert info["schema"]["unexposed_negatives"]
+    stats = info["unexposed_negatives"]
+    log = pd.read_parquet(sim / "log.parquet")
+    assert stats["rows_with_negative"] == stats["rows_with_teacher_level"] > 0
+    assert stats["rows_with_negative"] <= int((log["click"] == 1).sum())
+    # A teacher file that calls every pair level 1 labels every negative 1.
+    candidates = pd.read_parquet(sim / "candidates.parquet")
+    items = pd.read_parquet(sim / "items.parquet").set_index("item_id")
+    queries = log.drop_duplicates("request_id").set_index("request_id")["query"]
+    pairs = pd.DataFrame({"query": queries.loc[candidates["request_id"]].to_numpy(),
+                          "title": items.loc[candidates["item_id"], "item_title"].to_numpy()})
+    pairs = pairs.drop_duplicates()
+    logits = np.tile([0.0, 5.0, 0.0, 0.0], (len(pairs), 1))
+    write_teacher_logits(tmp_path / "teacher.parquet", pairs["query"].to_numpy(),
+                         pairs["title"].to_numpy(), logits)
+    assert main(["build", str(sim / "log.parquet"), "--config", str(cfg), "--out",
+                 str(tmp_path / "ds2"), "--quiet", *flags,
+                 "--teacher-logits", str(tmp_path / "teacher.parquet")]) == 0
+    levels = read_split_columns(tmp_path / "ds2", "train", ["negative_relevance",
+                                                           "negative_item_id"])
+    has = levels["negative_item_id"] != ""
+    assert has.any() and (levels["negative_relevance"][has] == 1).all()
+    assert (levels["negative_relevance"][~has] == -1).all()
+    assert main(["build", str(sim / "log.parquet"), "--out", str(tmp_path / "ds3"),
+                 "--candidates", str(sim / "candidates.parquet")]) == 2
+    assert "need both --candidates and --items" in capsys.readouterr().err
+
+
 def test_build_reports_bad_input_and_exit_code(tmp_path, capsys):
     (tmp_path / "log.csv").write_text("impression_id,query\nx,y\n")
     assert main(["build", str(tmp_path / "log.csv"), "--out", str(tmp_path / "ds")]) == 2

@@ -79,7 +79,8 @@ def split_by_time(timestamps, eval_fraction):
     return timestamps >= times[-num_eval_times]
 
 
-def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, progress=True):
+def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, progress=True,
+                  negatives=None):
     """Build a dataset directory from a log.
 
     Args:
@@ -90,6 +91,11 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
         config: a `BuildConfig`.
         overwrite: replace an existing `out_dir`.
         progress: show progress bars.
+        negatives: with `schema.unexposed_negatives` and a log without the
+            `negative_*` columns, a function of the validated log returning `(log with the negative_* columns,
+            stats)`, e.g. `functools.partial(attach_unexposed_negatives,
+            candidates=..., items=..., teacher=...)`
+            (`prectr_tf.data.unexposed`); its stats go to `dataset.json`.
 
     Returns:
         the dataset description written to `dataset.json` (a dict).
@@ -98,15 +104,25 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
     started = time.perf_counter()
+    log_schema = schema
+    if negatives is not None:
+        if not schema.unexposed_negatives:
+            raise ValueError("`negatives` needs schema.unexposed_negatives = True")
+        # The log is validated without the columns that `negatives` adds.
+        log_schema = dataclasses.replace(schema, unexposed_negatives=False)
     if isinstance(log, pd.DataFrame) and "_row" in log.columns:
         frame, report = log, None  # already validated (a reader's output)
     elif isinstance(log, pd.DataFrame):
         # A raw frame (e.g. the simulator's, with nullable labels) gets the
         # same checks and -1 for missing labels as a file would.
-        frame, report = validate_log(log, schema, "<DataFrame>",
+        frame, report = validate_log(log, log_schema, "<DataFrame>",
                                      out_of_order=config.out_of_order)
     else:
-        frame, report = read_log(log, schema, out_of_order=config.out_of_order)
+        frame, report = read_log(log, log_schema, out_of_order=config.out_of_order)
+    negative_stats = None
+    if negatives is not None:
+        frame, negative_stats = negatives(frame)
+        frame["negative_relevance"] = frame["negative_relevance"].fillna(-1).astype(np.int64)
     read_seconds = time.perf_counter() - started
 
     parent = os.path.dirname(os.path.abspath(out_dir))
@@ -139,6 +155,7 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
             "rejects_by_reason": {} if report is None else report.counts_by_reason(),
             "splits": splits,
             "vocab_sizes": vocab_sizes,
+            "unexposed_negatives": negative_stats,
             "seconds": {"read_and_validate": round(read_seconds, 3),
                         "histories": round(history_seconds, 3),
                         "serialize_and_write": round(write_seconds, 3),

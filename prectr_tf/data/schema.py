@@ -93,6 +93,22 @@ EVENT_FIELDS = (
     Field("timestamp", INT64, "event time (strictly before the impression's)"),
 )
 
+# The `unexposed` debias variant's hard negative (DESIGN §4.8), present when
+# `DataSchema.unexposed_negatives`: per impression one candidate of its
+# request that the logging policy did not show, with the teacher's level
+# (`prectr_tf.data.unexposed` attaches them). Training only: no serving field.
+NEGATIVE_PREFIX = "negative_"
+NEGATIVE_FIELDS = (
+    Field("negative_item_id", STRING,
+          "an unshown candidate of the same request; empty: this row has none"),
+    Field("negative_item_title", STRING, "its title"),
+    Field("negative_item_category", STRING, "its category"),
+    Field("negative_item_features", FLOAT32, "its item_features", vector=True),
+    Field("negative_relevance", INT64,
+          "the teacher's level for (query, its title); empty: none", nullable=True,
+          min_value=0),
+)
+
 HISTORY_LISTS = ("user_history", "query_context")
 # What a ranking request sends per candidate (and a catalogue holds per item).
 CANDIDATE_FIELDS = tuple(f.name for f in LOG_FIELDS if f.serving == "candidate")
@@ -108,6 +124,8 @@ class DataSchema:
         history_length: L_u, events kept in `user_history`.
         context_length: L_g, events kept in `query_context`.
         num_item_features: width of `item_features` (0: the column is absent).
+        unexposed_negatives: bool (default False): the log also carries
+            `NEGATIVE_FIELDS`, each impression's unshown hard negative.
 
     Example:
     >>> schema = DataSchema(history_length=5)
@@ -121,6 +139,7 @@ class DataSchema:
     history_length: int = 20
     context_length: int = 20
     num_item_features: int = 0
+    unexposed_negatives: bool = False
 
     def __post_init__(self):
         for name in ("num_relevance_levels", "history_length", "context_length"):
@@ -135,8 +154,8 @@ class DataSchema:
         """The log's fields, with `relevance` bounded by K and `item_features`
         dropped when `num_item_features == 0`."""
         fields = []
-        for f in LOG_FIELDS:
-            if f.name == "relevance":
+        for f in LOG_FIELDS + (NEGATIVE_FIELDS if self.unexposed_negatives else ()):
+            if f.name.endswith("relevance"):
                 f = dataclasses.replace(f, max_value=self.num_relevance_levels - 1)
             if f.vector and self.num_item_features == 0:
                 continue
@@ -145,6 +164,10 @@ class DataSchema:
 
     def log_columns(self):
         return tuple(f.name for f in self.log_fields())
+
+    def vector_features(self):
+        """Names of the fixed-width vector fields (`item_features`, ...)."""
+        return tuple(f.name for f in self.log_fields() if f.vector)
 
     def required_log_columns(self):
         return tuple(f.name for f in self.log_fields() if f.required)

@@ -16,11 +16,11 @@ _TF_DTYPES = {STRING: tf.string, INT64: tf.int64, FLOAT32: tf.float32}
 
 def _record_layout(schema):
     """(name, dtype, kind) per stored feature; kind: scalar | vector | list."""
-    layout = []
+    layout, vectors = [], schema.vector_features()
     for name, dtype, shape in schema.example_features():
         if not shape:
             kind = "scalar"
-        elif name == "item_features":
+        elif name in vectors:
             kind = "vector"
         else:
             kind = "list"

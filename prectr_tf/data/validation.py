@@ -209,9 +209,10 @@ def validate_log(frame, schema, source, rows=None, on_bad_row="reject", out_of_o
                 _check_vectors(raw, field, schema.num_item_features, reject), dtype=object)
         else:
             out[field.name] = _check_ints(raw, field, reject)
-    if "item_features" not in out and schema.num_item_features:
-        out["item_features"] = pd.Series(
-            [np.zeros(schema.num_item_features, np.float32)] * n, dtype=object)
+    for name in schema.vector_features():  # optional vectors default to zeros
+        if name not in out:
+            out[name] = pd.Series([np.zeros(schema.num_item_features, np.float32)] * n,
+                                  dtype=object)
 
     clean = pd.DataFrame(out, columns=list(schema.log_columns()))
     clean["_source"] = source

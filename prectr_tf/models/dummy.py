@@ -10,13 +10,13 @@ from prectr_tf.data.schema import STRING
 def dummy_batch(schema, batch_size=2):
     """`{feature: tensor}` with every feature of `schema.example_features()`:
     empty strings, zeros, and empty history lists."""
-    batch = {}
+    batch, vectors = {}, schema.vector_features()
     for name, dtype, shape in schema.example_features():
         full = (batch_size, *shape)
         if dtype == STRING:
             batch[name] = np.full(full, "x" if not shape else "", dtype=object)
-        elif shape and name != "item_features":
+        elif shape and name not in vectors:
             batch[name] = np.full(full, schema.padding_value(dtype), dtype=np.int64)
         else:
-            batch[name] = np.zeros(full, dtype=np.float32 if name == "item_features" else np.int64)
+            batch[name] = np.zeros(full, dtype=np.float32 if name in vectors else np.int64)
     return {name: tf.constant(value) for name, value in batch.items()}
