@@ -127,6 +127,8 @@ def run_seed(seed, args, work_dir, log=print):
     from prectr_tf.data.build import BuildConfig, build_dataset
     from prectr_tf.data.schema import DataSchema
     from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.data.unexposed import attach_unexposed_negatives
+    from prectr_tf.distill import judge_pairs, teacher_pairs
     from prectr_tf.data.validation import validate_log
     from prectr_tf.evaluation.full_space import full_space_examples, score_candidates
     from prectr_tf.evaluation.headroom import reference_metrics
@@ -145,9 +147,17 @@ def run_seed(seed, args, work_dir, log=print):
                         num_item_features=sim_config.num_item_features)
     # build_dataset takes an in-memory frame as already validated.
     frame, _ = validate_log(sim.log, schema, f"simulated-seed-{seed}")
+    negatives = None
+    if any(model_config(name, args.variants).debias == "unexposed" for name in args.presets):
+        # Each clicked impression's unshown negative, labelled by the judge.
+        schema = dataclasses.replace(schema, unexposed_negatives=True)
+        teacher = judge_pairs(teacher_pairs(sim.log, sim.candidates, sim.items),
+                              simulated_judge(args, train_config.seed)[0])
+        negatives = functools.partial(attach_unexposed_negatives, candidates=sim.candidates,
+                                      items=sim.items, teacher=teacher, seed=seed)
     data_dir = os.path.join(work_dir, "dataset")
     info = build_dataset(frame, data_dir, schema, BuildConfig(eval_fraction=args.eval_fraction),
-                         overwrite=True, progress=False)
+                         overwrite=True, progress=False, negatives=negatives)
     space = full_space_examples(sim, data_dir, "eval")
     seconds["simulate_build"] = time.perf_counter() - started
 
@@ -237,11 +247,23 @@ def component_diagnostics(table, outputs):
     }
 
 
+def simulated_judge(args, seed):
+    """The seed's teacher (for distillation and unexposed negatives) and its
+    name: the default confusion, or `--judge-accuracy`."""
+    from prectr_tf.distill import SimulatedJudge  # noqa: PLC0415
+    from prectr_tf.models.config import preset  # noqa: PLC0415
+
+    if args.judge_accuracy is None:
+        return SimulatedJudge(seed=seed), "default confusion"
+    return (SimulatedJudge.with_accuracy(args.judge_accuracy,
+                                         preset("prectr_v2").num_relevance_levels, seed=seed),
+            f"accuracy {args.judge_accuracy}")
+
+
 def stage0_student(args, sim, data_dir, models_dir, train_config):
     """The seed's shared stage-0 student folder: SFT to convergence on the
     labelled pairs, or distilled from the simulated judge (`--encoder-init`)."""
-    from prectr_tf.distill import SimulatedJudge, distill_encoder, judge_pairs  # noqa: PLC0415
-    from prectr_tf.distill import simulation_pairs  # noqa: PLC0415
+    from prectr_tf.distill import distill_encoder, judge_pairs, simulation_pairs  # noqa: PLC0415
     from prectr_tf.models.config import preset  # noqa: PLC0415
     from prectr_tf.models.training import (pretrain_encoder, student_config,  # noqa: PLC0415
                                            wordpiece_vocabulary)
@@ -251,12 +273,7 @@ def stage0_student(args, sim, data_dir, models_dir, train_config):
         return pretrain_encoder(data_dir, config, train_config, models_dir, verbose=0)
     vocabulary = wordpiece_vocabulary(data_dir, models_dir, train_config.wordpiece_vocabulary_size)
     pairs = simulation_pairs(sim, data_dir)
-    if args.judge_accuracy is None:
-        judge, name = SimulatedJudge(seed=train_config.seed), "default confusion"
-    else:
-        judge = SimulatedJudge.with_accuracy(args.judge_accuracy, config.num_relevance_levels,
-                                             seed=train_config.seed)
-        name = f"accuracy {args.judge_accuracy}"
+    judge, name = simulated_judge(args, train_config.seed)
     out = os.path.join(models_dir, "stage0_distilled")
     distill_encoder(pairs, judge_pairs(pairs, judge), vocabulary, config.encoder,
                     config.num_relevance_levels, out, student_config(train_config),
@@ -581,7 +598,8 @@ def main(argv=None):
                         help="stage 0: SFT on the labelled pairs, or distilled from the "
                              "simulated judge over the training requests' candidate sets")
     parser.add_argument("--judge-accuracy", type=float, default=None,
-                        help="with --encoder-init distilled: a judge right with this "
+                        help="the simulated judge (teacher of --encoder-init distilled and "
+                             "labeller of debias=unexposed negatives) is right with this "
                              "probability, else one level off (default: the MiniLM-calibrated "
                              "confusion)")
     parser.add_argument("--rsl-epochs", type=int, default=1)

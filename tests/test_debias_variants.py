@@ -142,12 +142,12 @@ def test_title_noise_twins_are_the_anchors_at_noise_zero(title_noise_model, tiny
     pairs = (features["query"], features["item_title"])
     model.config = dataclasses.replace(model.config, debias_noise_scale=0.0)
     try:
-        twins = model._twins(context, r, preference, anchors, pairs)
+        twins = model._over_rows(anchors, model._twins, context, r, preference, pairs)
     finally:
         model.config = dataclasses.replace(model.config, debias_noise_scale=0.5)
     np.testing.assert_allclose(twins["negative_log_p_click"].numpy()[keep],
                                out["log_p_click"].numpy()[keep], rtol=1e-5, atol=1e-5)
-    noisy = model._twins(context, r, preference, anchors, pairs)
+    noisy = model._over_rows(anchors, model._twins, context, r, preference, pairs)
     # At initialisation the click score hardly depends on r: compare the
     # noisy twins' gap with the noise-free one's rounding.
     gap = np.abs(noisy["negative_log_p_click"].numpy() - out["log_p_click"].numpy())[keep]

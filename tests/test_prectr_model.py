@@ -247,8 +247,9 @@ def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset):
     out = model._heads(context, r, preference, training=False)
     anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"])
     assert 0 < int(tf.reduce_sum(tf.cast(anchors, tf.int32))) < 128
-    every = model._twins(context, r, preference, None)
-    only = model._twins(context, r, preference, anchors)
+    pairs = (features["query"], features["item_title"])
+    every = model._over_rows(None, model._twins, context, r, preference, pairs)
+    only = model._over_rows(anchors, model._twins, context, r, preference, pairs)
     keep = anchors.numpy()
     for name in ("negative_log_p_click", "negative_relevance_logits"):
         assert only[name].shape == every[name].shape
@@ -264,5 +265,6 @@ def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset):
                                                       else v for k, v in twins.items()}},
                                   features, None, True)) for twins in (every, only)]
         np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
-    none = model._twins(context, r, preference, tf.zeros([128], tf.bool))
+    none = model._over_rows(tf.zeros([128], tf.bool), model._twins, context, r, preference,
+                           pairs)
     assert not none["negative_log_p_click"].numpy().any()

@@ -19,7 +19,8 @@ import dataclasses
 
 ENCODER_MODES = ("none", "frozen", "finetune")
 # Exposure-bias corrections (`PRECTRConfig.debias`); "noise_r" is the paper's reading.
-DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only", "noise_title_embedding")
+DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only", "noise_title_embedding",
+                   "unexposed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +111,12 @@ class PRECTRConfig:
             `debias_noise_scale` · their RMS), its label reconstructed by the
             relevance head (argmax, no gradient), ordered below the anchor
             only where that label is below the anchor's (joint encoder);
-            `"none"`.
+            `"unexposed"` — no synthetic twin: each anchor's negative is a
+            real candidate of its request that the policy did not show
+            (`prectr_tf.data.unexposed`; a dataset built with
+            `DataSchema(unexposed_negatives=True)`), scored with the anchor's
+            user and query, labelled with the teacher's level and ranked below
+            the anchor where that level is below the anchor's; `"none"`.
         use_consistency: the monotonicity penalty (§4.9).
         rsl_weight, consistency_weight, load_balance_weight, debias_weight:
             λ of each term of the objective. λ_bal = 0.1 and λ_debias = 0.1

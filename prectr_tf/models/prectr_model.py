@@ -9,8 +9,9 @@
     P(click) = Σ_k σ(b_k + τ)·p_k                                 (§4.4)
 
 While training with a `debias` variant, each hard-negative anchor (clicked and
-relevant; `train_step` finds them from the labels) gets a noisy twin r̃ scored
-through the same heads (§4.8); at inference that branch does not exist.
+relevant; `train_step` finds them from the labels) gets a hard negative scored
+through the same heads (§4.8): a noisy twin r̃, or (`unexposed`) a real
+unshown candidate of its request; at inference that branch does not exist.
 `compute_loss` adds the tasks' weighted terms (`prectr_tf.models.tasks`).
 The fine-tuned encoder gets its own optimizer with a smaller learning rate
 (`encoder_learning_rate_multiplier`): with Adam, scaling gradients would not
@@ -37,12 +38,12 @@ from keras import ops
 
 from prectr_tf.config import dataclass_from_dict
 from prectr_tf.data.build import VOCAB_FIELDS, read_dataset_info
-from prectr_tf.data.schema import DataSchema
+from prectr_tf.data.schema import CANDIDATE_FIELDS, NEGATIVE_PREFIX, DataSchema
 from prectr_tf.layers.click_fusion import ConditionalClickFusion
 from prectr_tf.layers.ctr_tower import BaseCTRTower
 from prectr_tf.layers.event_encoder import EventEncoder
 from prectr_tf.layers.global_preference import GlobalPreferenceAggregator
-from prectr_tf.layers.hard_negative import NoiseHardNegative, hard_negative_anchor_mask
+from prectr_tf.layers.hard_negative import NoiseHardNegative
 from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.layers.incentive import RelevanceIncentive
 from prectr_tf.layers.personal_preference import PersonalRelevancePreference
@@ -51,7 +52,7 @@ from prectr_tf.models.config import PRECTRConfig
 from prectr_tf.models.dummy import dummy_batch
 from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
-from prectr_tf.models.tasks import make_tasks
+from prectr_tf.models.tasks import debias_anchor_mask, make_tasks
 
 # The default hash buckets of query ids (DCN-v2 shares them).
 QUERY_ID_BUCKETS = PRECTRConfig.query_id_buckets
@@ -75,7 +76,7 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             the split serving path) replaces tokenizer and encoder.
         training: Python bool.
         hard_negative_anchors: bool `[B]`, the rows whose noisy twin is
-            scored in training (`hard_negative_anchor_mask`); `None`: every
+            scored in training (`tasks.debias_anchor_mask`); `None`: every
             row. Other rows' twin outputs are 0 (the debias task masks them).
 
     Returns:
@@ -136,6 +137,10 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         if c.debias in ("noise_r", "noise_r_pairwise_only"):
             self.hard_negative = NoiseHardNegative(relative_noise_std=c.debias_noise_scale,
                                                    name="hard_negative")
+        if c.debias == "unexposed" and not self.schema.unexposed_negatives:
+            raise ValueError("debias='unexposed' needs a dataset built with unexposed "
+                             "negatives (DataSchema.unexposed_negatives; `prectr build "
+                             "--candidates ... --items ...`)")
         if c.debias == "noise_title_embedding" and c.encoder.num_split_layers:
             raise ValueError("debias='noise_title_embedding' needs the joint encoder "
                              "(encoder.num_split_layers = 0)")
@@ -161,6 +166,19 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
             log_p_click = ops.log_sigmoid(b[:, 0])
             return {"score": ops.exp(log_p_click), "log_p_click": log_p_click,
                     "log_p_no_click": ops.log_sigmoid(-b[:, 0]), "click_logits": b}
+        out, context, r, preference = self._text_forward(features, training)
+        if c.use_debias and training:
+            if c.debias == "unexposed":
+                negative = self._over_rows(hard_negative_anchors, self._unexposed, features)
+            else:
+                negative = self._over_rows(hard_negative_anchors, self._twins, context, r,
+                                           preference, (features["query"], features["item_title"]))
+            out.update(negative)
+        return out
+
+    def _text_forward(self, features, training):
+        """The outputs of the text model, with the parts a twin reuses:
+        `(outputs, tower context, r, preference)`."""
         if CACHED_R in features and (self.encoder.mode == "frozen" or not training):
             # A given r (RelevanceCache, or the split serving path) replaces
             # tokenizer and encoder wherever the encoder is not being trained.
@@ -171,26 +189,27 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         # The tower's r-independent part (embeddings, history attention) is
         # computed once; the noisy twins reuse it.
         context = self.ctr_tower.context(features, training=training)
-        out = self._heads(context, r, preference, training)
-        if c.use_debias and training:
-            out.update(self._twins(context, r, preference, hard_negative_anchors,
-                                   (features["query"], features["item_title"])))
-        return out
+        return self._heads(context, r, preference, training), context, r, preference
 
-    def _twins(self, context, r, preference, anchors, pairs=None):
-        """The noisy twins' click and relevance outputs `[B]`, `[B, K]`,
-        computed over the anchor rows only (~1 in 10 rows are anchors) and
-        scattered back; 0 on the other rows. The twin is r + ε (`noise_r*`) or
-        the anchor's (query, title) re-encoded with noise on the title's
-        token embeddings (`noise_title_embedding`, needs `pairs`)."""
+    @staticmethod
+    def _over_rows(anchors, fn, *inputs):
+        """`fn(*inputs)` over the anchor rows only (~1 in 10 rows are
+        anchors), its outputs scattered back to `[B, ...]`, 0 on the other
+        rows; every row when `anchors` is None."""
         if anchors is None:
-            rows = lambda x: x  # noqa: E731
-        else:
-            index = tf.where(tf.reshape(anchors, [-1]))
-            rows = lambda x: tf.gather_nd(x, index)  # noqa: E731
-        context, r, preference = tf.nest.map_structure(rows, (context, r, preference))
+            return fn(*inputs)
+        index = tf.where(tf.reshape(anchors, [-1]))
+        out = fn(*tf.nest.map_structure(lambda x: tf.gather_nd(x, index), inputs))
+        batch = tf.shape(anchors, out_type=index.dtype)[:1]
+        return {name: tf.scatter_nd(index, value, tf.concat([batch, tf.shape(
+                    value, out_type=index.dtype)[1:]], 0)) for name, value in out.items()}
+
+    def _twins(self, context, r, preference, pairs):
+        """The noisy twins' click and relevance outputs: r + ε (`noise_r*`),
+        or the anchor's (query, title) re-encoded with noise on the title's
+        token embeddings (`noise_title_embedding`)."""
         if self.config.debias == "noise_title_embedding":
-            query, title = (rows(tf.reshape(p, [-1])) for p in pairs)
+            query, title = (tf.reshape(p, [-1]) for p in pairs)
             tokens = self.tokenizer(query, title)["token_ids"]
             noisy = self.encoder.encode_pair(
                 tokens, training=True, noise_positions=self.tokenizer.title_positions(tokens),
@@ -198,13 +217,19 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         else:
             noisy = self.hard_negative(r, training=True)["representation"]
         negative = self._heads(context, noisy, preference, training=True)
-        out = {"negative_log_p_click": negative["log_p_click"],
-               "negative_relevance_logits": negative["relevance_logits"]}
-        if anchors is None:
-            return out
-        batch = tf.shape(anchors, out_type=index.dtype)[:1]
-        return {name: tf.scatter_nd(index, value, tf.concat([batch, tf.shape(
-                    value, out_type=index.dtype)[1:]], 0)) for name, value in out.items()}
+        return {"negative_log_p_click": negative["log_p_click"],
+                "negative_relevance_logits": negative["relevance_logits"]}
+
+    def _unexposed(self, features):
+        """The unexposed negatives' outputs: each row's `negative_*` item in
+        place of its own, with the same user, query and history."""
+        negative = {name: value for name, value in features.items() if name != CACHED_R}
+        for name in CANDIDATE_FIELDS:
+            if NEGATIVE_PREFIX + name in features:
+                negative[name] = features[NEGATIVE_PREFIX + name]
+        out = self._text_forward(negative, training=True)[0]
+        return {"negative_log_p_click": out["log_p_click"],
+                "negative_relevance_logits": out["relevance_logits"]}
 
     def _encode_pairs(self, query, title, training):
         """r `[B, d]`; with `dedup_pairs`, each distinct (query, title) of the
@@ -301,8 +326,8 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         anchors = None
         if self.config.use_debias:
-            anchors = hard_negative_anchor_mask(y["click"], y["relevance"],
-                                                num_levels=self.config.num_relevance_levels)
+            anchors = debias_anchor_mask(y, x, self.config.num_relevance_levels,
+                                         teacher_negatives=self.config.debias == "unexposed")
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True, hard_negative_anchors=anchors)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)

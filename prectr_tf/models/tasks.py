@@ -146,36 +146,59 @@ class LoadBalanceTask(Task):
         return self.loss_fn(None, predictions["gate_probs"], sample_weight=sample_weight)
 
 
+TWIN_LABELS = ("lowest", "relevance_head", "teacher")
+
+
+def debias_anchor_mask(labels, features, num_levels, teacher_negatives=False):
+    """The rows that get a hard negative in training, bool `[B]`: clicked
+    and relevance >= K-2 (`hard_negative_anchor_mask`); with
+    `teacher_negatives` (`unexposed`), also a negative whose teacher level
+    (`negative_relevance`) is below the anchor's."""
+    anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"],
+                                        num_levels=num_levels)
+    if not teacher_negatives:
+        return anchors
+    negative = ops.reshape(features["negative_relevance"], (-1,))
+    level = ops.reshape(labels["relevance"], (-1,))
+    return ops.logical_and(anchors, ops.logical_and(ops.greater_equal(negative, 0),
+                                                    ops.less(negative, level)))
+
+
 class DebiasTask(Task):
     """Exposure-bias correction (DESIGN §4.8): for anchors (clicked,
-    relevance >= K-2) the noisy twin x̃ must score a margin below x and, with a
-    `fake_relevance_loss`, its relevance head must call it irrelevant
-    (fake_rsl = 0). Training only: at evaluation the model produces no hard
-    negatives and the term is 0.
+    relevance >= K-2) the hard negative x̃ must score a margin below x and,
+    with a `fake_relevance_loss`, its relevance head must predict the
+    negative's reconstructed label. Training only: at evaluation the model
+    produces no hard negatives and the term is 0.
 
     Args:
         num_levels: int, K.
         weight: float, λ_debias.
         margin: float, m of the default pairwise loss.
         keep_fraction: float, hardest share of pairs the default keeps.
-        pair_loss: the loss ordering anchor over twin (default
+        pair_loss: the loss ordering anchor over negative (default
             `PairwiseDebiasLoss(margin, keep_fraction)`).
-        fake_relevance_loss: the loss on the twin's relevance logits against
-            level 0 (default `MaskedRelevanceLoss`, the `noise_r` variant);
-            `False` leaves the twin's relevance unlabelled
-            (`noise_r_pairwise_only`, `noise_title_embedding`).
-        reconstruct_twin_label: bool (default False). True: the twin's label
-            is the relevance head's own argmax on it (no gradient), and only
-            anchors whose twin it places below the anchor's level enter the
-            pair loss (`noise_title_embedding`); False: every anchor's twin
-            is level 0.
+        fake_relevance_loss: the loss on the negative's relevance logits
+            against its label (default `MaskedRelevanceLoss`); `False` leaves
+            the negative's relevance unlabelled (`noise_r_pairwise_only`,
+            `noise_title_embedding`).
+        twin_label: str, one of `TWIN_LABELS` (default `"lowest"`): the
+            negative's label is level 0 for every anchor (`noise_r`); the
+            relevance head's own argmax on it, no gradient, and only anchors
+            whose negative it places below the anchor's level form a pair
+            (`"relevance_head"`, `noise_title_embedding`); or the teacher's
+            level in the `negative_relevance` feature (`"teacher"`,
+            `unexposed`; `debias_anchor_mask` already keeps only negatives
+            below the anchor's level).
     """
 
     def __init__(self, num_levels, weight, margin, keep_fraction, pair_loss=None,
-                 fake_relevance_loss=None, reconstruct_twin_label=False):
+                 fake_relevance_loss=None, twin_label="lowest"):
         super().__init__("debias", weight)
+        if twin_label not in TWIN_LABELS:
+            raise ValueError(f"twin_label must be one of {TWIN_LABELS}, got {twin_label!r}")
         self.num_levels = num_levels
-        self.reconstruct_twin_label = bool(reconstruct_twin_label)
+        self.twin_label = twin_label
         self.pair_loss = pair_loss or PairwiseDebiasLoss(
             margin=margin, keep_fraction=keep_fraction, reduction=WEIGHTED_MEAN)
         self.fake_relevance_loss = (None if fake_relevance_loss is False else
@@ -185,9 +208,9 @@ class DebiasTask(Task):
     def loss(self, labels, predictions, features, sample_weight, training):
         if "negative_log_p_click" not in predictions:
             return ops.zeros(())
-        anchors = hard_negative_anchor_mask(labels["click"], labels["relevance"],
-                                            num_levels=self.num_levels)
-        if self.reconstruct_twin_label:
+        anchors = debias_anchor_mask(labels, features, self.num_levels,
+                                     teacher_negatives=self.twin_label == "teacher")
+        if self.twin_label == "relevance_head":
             twin_level = ops.argmax(ops.stop_gradient(predictions["negative_relevance_logits"]),
                                     axis=-1)
             anchor_level = ops.reshape(labels["relevance"], (-1,))
@@ -198,7 +221,9 @@ class DebiasTask(Task):
                                sample_weight=sample_weight)
         if self.fake_relevance_loss is None:
             return pairs
-        fake = ops.where(anchors, ops.zeros_like(labels["relevance"]),
+        level = (ops.reshape(features["negative_relevance"], ops.shape(labels["relevance"]))
+                 if self.twin_label == "teacher" else ops.zeros_like(labels["relevance"]))
+        fake = ops.where(anchors, ops.cast(level, labels["relevance"].dtype),
                          -ops.ones_like(labels["relevance"]))
         return pairs + self.fake_relevance_loss(fake, predictions["negative_relevance_logits"],
                                                 sample_weight=sample_weight)
@@ -217,6 +242,8 @@ def make_tasks(config):
     if config.use_debias:
         tasks.append(DebiasTask(
             k, config.debias_weight, config.debias_margin, config.debias_keep_fraction,
-            fake_relevance_loss=None if config.debias == "noise_r" else False,
-            reconstruct_twin_label=config.debias == "noise_title_embedding"))
+            fake_relevance_loss=(None if config.debias in ("noise_r", "unexposed")
+                                 else False),
+            twin_label={"noise_title_embedding": "relevance_head",
+                        "unexposed": "teacher"}.get(config.debias, "lowest")))
     return tasks
