@@ -268,3 +268,19 @@ def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset):
     none = model._over_rows(tf.zeros([128], tf.bool), model._twins, context, r, preference,
                            pairs)
     assert not none["negative_log_p_click"].numpy().any()
+
+
+def test_over_rows_takes_zero_width_inputs():
+    """A dataset without item features gives `[B, 0]` inputs (TREC): the
+    anchor gather must pass them through, not fail."""
+    from prectr_tf.models.prectr_model import PRECTRModel
+
+    anchors = tf.constant([True, False, True, False])
+    values = tf.reshape(tf.range(8, dtype=tf.float32), [4, 2])
+
+    def fn(x, empty):
+        assert empty.shape[1] == 0
+        return {"out": x * 2.0 + tf.reduce_sum(empty, axis=1, keepdims=True)}
+
+    got = PRECTRModel._over_rows(anchors, fn, values, tf.zeros([4, 0]))["out"].numpy()
+    np.testing.assert_array_equal(got, [[0, 2], [0, 0], [8, 10], [0, 0]])

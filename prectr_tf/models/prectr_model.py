@@ -199,7 +199,9 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         if anchors is None:
             return fn(*inputs)
         index = tf.where(tf.reshape(anchors, [-1]))
-        out = fn(*tf.nest.map_structure(lambda x: tf.gather_nd(x, index), inputs))
+        # tf.gather, not gather_nd: gather_nd refuses zero-width inputs
+        # (`item_features` of a dataset without features, e.g. TREC).
+        out = fn(*tf.nest.map_structure(lambda x: tf.gather(x, index[:, 0]), inputs))
         batch = tf.shape(anchors, out_type=index.dtype)[:1]
         return {name: tf.scatter_nd(index, value, tf.concat([batch, tf.shape(
                     value, out_type=index.dtype)[1:]], 0)) for name, value in out.items()}
