@@ -5,7 +5,10 @@ path of PRECTR has only the query and the ids to read. This is the path a new
 user takes — `prectr convert trec_session` → `prectr build` → `prectr train`
 with defaults — run for `dnn`, `prectr_v1`, `prectr_v2` and any `--variant`
 (e.g. `relevance_id_features`), several training seeds on the one dataset
-(the data is fixed; a seed sets initialisation, shuffles and noise):
+(the data is fixed; a seed sets initialisation, shuffles and noise). The
+stages train the default epochs unless `--stage-validation-fraction` holds
+out a slice of the train requests and stops each stage early on it
+(`--rsl-epochs` / `--joint-epochs` then cap the epochs):
 
     python benchmarks/trec_session.py --seeds 5 \\
         --variant v1_ids=prectr_v1:relevance_id_features=true \\
@@ -57,8 +60,9 @@ def run(name, seed, args, data_dir, work_dir):
 
     started = time.perf_counter()
     out = os.path.join(work_dir, f"{name}_s{seed}")
-    model, history = train_staged(data_dir, model_config(name, args.variants),
-                                  TrainConfig(seed=seed), out, verbose=0)
+    train = TrainConfig(seed=seed, **args.train)
+    model, history = train_staged(data_dir, model_config(name, args.variants), train, out,
+                                  verbose=0)
     results = evaluate(model, data_dir, "eval")
     row = {m: results.get(m, float("nan")) for m in METRICS}
     row["epochs"] = {stage: len(h.get("loss", [])) for stage, h in history.items()}
@@ -89,6 +93,12 @@ def main(argv=None):
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--variant", action="append", type=parse_variant, default=[],
                         help="NAME=PRESET:field=value[,field=value] (repeatable)")
+    parser.add_argument("--rsl-epochs", type=int, help="stage-1 epochs (default: TrainConfig's)")
+    parser.add_argument("--joint-epochs", type=int, help="stage-2 epochs (default: TrainConfig's)")
+    parser.add_argument("--stage-validation-fraction", type=float,
+                        help="hold out this share of the train requests and stop stages 1-2 "
+                             "early on it (default: TrainConfig's, no holdout)")
+    parser.add_argument("--stage-patience", type=int)
     parser.add_argument("--trec-dir", default=os.path.join("..", "shared", "data",
                                                            "trec2014_session"))
     parser.add_argument("--work-dir", default=os.path.join("runs", "trec_work"))
@@ -99,7 +109,12 @@ def main(argv=None):
     args.variants = {name: (base, overrides) for name, base, overrides in args.variant}
     presets = [*BASE_PRESETS, *args.variants]
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    args.train = {field: getattr(args, field) for field in
+                  ("rsl_epochs", "joint_epochs", "stage_validation_fraction", "stage_patience")
+                  if getattr(args, field) is not None}
     settings = {"variants": {k: [b, o] for k, (b, o) in args.variants.items()}}
+    if args.train:
+        settings["train"] = args.train
     results = {}
     if args.resume and os.path.exists(args.out):
         with open(args.out) as fh:
