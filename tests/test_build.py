@@ -179,3 +179,16 @@ def test_raw_frame_is_validated_and_missing_labels_stay_missing(sim, tmp_path):
     _, labels = _all(make_dataset(tmp_path / "ds", "train", batch_size=256, shuffle=False))
     assert set(np.unique(labels["relevance"])) <= {-1, 0, 1, 2, 3}
     assert (labels["relevance"] == -1).sum() == sim.log["relevance"].isna().sum()
+
+
+def test_a_log_without_clicks_builds_with_empty_histories(tmp_path):
+    """No clicked event at all (the Beam builder's groups hit this per user):
+    every history is padding, not an index error."""
+    log = hand_log()
+    log["click"] = 0
+    build_dataset(log, tmp_path / "ds", SCHEMA, BuildConfig(eval_fraction=0.0), progress=False)
+    frame, _ = validate_log(log, SCHEMA, "hand")
+    columns = ExampleBuilder(frame, SCHEMA).columns(np.arange(len(frame)))
+    assert (columns["user_history_length"] == 0).all()
+    assert (columns["user_history_item_id"] == SCHEMA.padding_value("string")).all()
+    assert (columns["query_context_length"] > 0).any()  # context keeps unclicked events

@@ -15,6 +15,7 @@ contexts of eval examples still see every earlier event, train or eval —
 that is what a model serving at that moment would have seen.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -69,14 +70,32 @@ class BuildConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
+def eval_start_time(distinct_times, eval_fraction):
+    """The first timestamp of `eval`: the latest `round(eval_fraction · T)`
+    of the T distinct timestamps (at least one) are eval; None (no eval) when
+    eval_fraction is 0 or there are no times."""
+    if eval_fraction == 0 or len(distinct_times) == 0:
+        return None
+    times = np.unique(distinct_times)
+    return times[-max(1, int(round(len(times) * eval_fraction)))]
+
+
 def split_by_time(timestamps, eval_fraction):
-    """Boolean eval mask: rows at the latest `round(eval_fraction · T)` of the
-    T distinct timestamps (at least one); all-False when eval_fraction is 0."""
-    if eval_fraction == 0 or len(timestamps) == 0:
+    """Boolean eval mask of `eval_start_time` (all-False without eval)."""
+    start = eval_start_time(timestamps, eval_fraction)
+    if start is None:
         return np.zeros(len(timestamps), dtype=bool)
-    times = np.unique(timestamps)
-    num_eval_times = max(1, int(round(len(times) * eval_fraction)))
-    return timestamps >= times[-num_eval_times]
+    return timestamps >= start
+
+
+def num_shards_for(num_examples, config):
+    """TFRecord files of a split of `num_examples` (at least one, at most one
+    per `chunk_size` examples)."""
+    return max(1, min(config.num_shards, -(-num_examples // config.chunk_size)))
+
+
+def shard_file_name(split, shard, num_shards):
+    return f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord"
 
 
 def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, progress=True,
@@ -125,10 +144,7 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
         frame["negative_relevance"] = frame["negative_relevance"].fillna(-1).astype(np.int64)
     read_seconds = time.perf_counter() - started
 
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".building-", dir=parent)
-    try:
+    with staged_directory(out_dir) as staging:
         started = time.perf_counter()
         builder = ExampleBuilder(frame, schema, config.history)
         is_eval = split_by_time(frame["timestamp"].to_numpy(), config.eval_fraction)
@@ -142,43 +158,68 @@ def build_dataset(log, out_dir, schema, config=BuildConfig(), overwrite=False, p
             write_seconds += w
         vocab_sizes = _write_vocabularies(frame.iloc[np.flatnonzero(~is_eval)], staging,
                                           config.vocab_min_count)
-        rejected = 0
         if report is not None:
             report.write(os.path.join(staging, "rejects.csv"))
-            rejected = report.count
-        description = {
-            "schema": json.loads(schema.to_json()),
-            "config": dataclasses.asdict(config),
-            "sources": sorted(set(frame["_source"])) if "_source" in frame.columns else [],
-            "num_impressions": int(len(frame)),
-            "num_rejected": rejected,
-            "rejects_by_reason": {} if report is None else report.counts_by_reason(),
-            "splits": splits,
-            "vocab_sizes": vocab_sizes,
-            "unexposed_negatives": negative_stats,
-            "seconds": {"read_and_validate": round(read_seconds, 3),
-                        "histories": round(history_seconds, 3),
-                        "serialize_and_write": round(write_seconds, 3),
-                        "total": round(read_seconds + time.perf_counter() - started, 3)},
-        }
-        with open(os.path.join(staging, DATASET_FILE), "w") as fh:
-            json.dump(description, fh, indent=2)
+        sources = sorted(set(frame["_source"])) if "_source" in frame.columns else []
+        seconds = {"read_and_validate": round(read_seconds, 3),
+                   "histories": round(history_seconds, 3),
+                   "serialize_and_write": round(write_seconds, 3),
+                   "total": round(read_seconds + time.perf_counter() - started, 3)}
+        description = describe(schema, config, sources, len(frame), report, splits, vocab_sizes,
+                               seconds, negative_stats=negative_stats)
+        write_description(staging, description)
+    return description
+
+
+def describe(schema, config, sources, num_impressions, report, splits, vocab_sizes, seconds,
+             negative_stats=None, runner=None):
+    """The dataset description (`dataset.json`) of a build; `runner` names
+    the Beam runner of a pipeline build (None: this module's builder)."""
+    return {
+        "schema": json.loads(schema.to_json()),
+        "config": dataclasses.asdict(config),
+        "sources": list(sources),
+        "num_impressions": int(num_impressions),
+        "num_rejected": 0 if report is None else report.count,
+        "rejects_by_reason": {} if report is None else report.counts_by_reason(),
+        "splits": splits,
+        "vocab_sizes": vocab_sizes,
+        "unexposed_negatives": negative_stats,
+        "runner": runner,
+        "seconds": seconds,
+    }
+
+
+def write_description(directory, description):
+    with open(os.path.join(directory, DATASET_FILE), "w") as fh:
+        json.dump(description, fh, indent=2)
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir):
+    """Build into a temporary sibling of `out_dir`, renamed into place when
+    the block succeeds and removed when it fails: a reader never sees a
+    half-built dataset, and a failed build leaves the old one."""
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".building-", dir=parent)
+    try:
+        yield staging
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.rename(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return description
 
 
 def _write_split(builder, rows, split, staging, schema, config, progress):
-    num_shards = max(1, min(config.num_shards, -(-len(rows) // config.chunk_size)))
+    num_shards = num_shards_for(len(rows), config)
     shard_rows = np.array_split(rows, num_shards)
     files, history_seconds, write_seconds = [], 0.0, 0.0
     bar = tqdm(total=len(rows), desc=f"build {split}", unit="ex", disable=not progress)
     for shard, shard_part in enumerate(shard_rows):
-        name = f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord"
+        name = shard_file_name(split, shard, num_shards)
         files.append(name)
         with tf.io.TFRecordWriter(os.path.join(staging, name)) as writer:
             for start in range(0, len(shard_part), config.chunk_size):
@@ -192,36 +233,51 @@ def _write_split(builder, rows, split, staging, schema, config, progress):
                 history_seconds += t1 - t0
                 bar.update(len(chunk))
     bar.close()
-    clicks = builder.frame["click"].to_numpy()[rows]
-    labelled = builder.frame["relevance"].to_numpy()[rows] >= 0
-    timestamps = builder.frame["timestamp"].to_numpy()[rows]
-    info = {
-        "files": files,
-        "num_examples": int(len(rows)),
-        "num_clicks": int((clicks == 1).sum()),
-        "num_relevance_labelled": int(labelled.sum()),
-        "time_range": [int(timestamps.min()), int(timestamps.max())] if len(rows) else None,
-    }
+    frame = builder.frame
+    info = split_info(files, frame["click"].to_numpy()[rows], frame["relevance"].to_numpy()[rows],
+                      frame["timestamp"].to_numpy()[rows])
     return info, history_seconds, write_seconds
+
+
+def split_info(files, clicks, relevance, timestamps):
+    """A split's entry of `dataset.json`."""
+    return {
+        "files": list(files),
+        "num_examples": int(len(clicks)),
+        "num_clicks": int((np.asarray(clicks) == 1).sum()),
+        "num_relevance_labelled": int((np.asarray(relevance) >= 0).sum()),
+        "time_range": ([int(np.min(timestamps)), int(np.max(timestamps))]
+                       if len(timestamps) else None),
+    }
+
+
+def vocabulary_values(frame, field):
+    """The values of `field` that its vocabulary counts (queries normalised)."""
+    values = frame[field].to_numpy(dtype=object)
+    if field == "query":
+        values = normalize_query(values.astype(str)).numpy().astype(object)
+        values = np.array([v.decode("utf-8") for v in values], dtype=object)
+    return values
+
+
+def write_vocabulary(path, counts, min_count):
+    """Write the tokens of `counts` (a token -> count Series) seen at least
+    `min_count` times, most frequent first, ties by token (deterministic);
+    returns how many."""
+    counts = counts[counts >= min_count]
+    order = np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))
+    tokens = [t for t in counts.index.to_numpy(dtype=object)[order] if t != ""]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{t}\n" for t in tokens)
+    return len(tokens)
 
 
 def _write_vocabularies(train, staging, min_count):
     os.makedirs(os.path.join(staging, "vocab"))
-    sizes = {}
-    for field in VOCAB_FIELDS:
-        values = train[field].to_numpy(dtype=object)
-        if field == "query":
-            values = normalize_query(values.astype(str)).numpy().astype(object)
-            values = np.array([v.decode("utf-8") for v in values], dtype=object)
-        counts = pd.Series(values).value_counts(sort=False)
-        counts = counts[counts >= min_count]
-        # Most frequent first; ties by token so the file is deterministic.
-        order = np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))
-        tokens = [t for t in counts.index.to_numpy(dtype=object)[order] if t != ""]
-        with open(os.path.join(staging, "vocab", f"{field}.txt"), "w", encoding="utf-8") as fh:
-            fh.writelines(f"{t}\n" for t in tokens)
-        sizes[field] = len(tokens)
-    return sizes
+    return {field: write_vocabulary(
+                os.path.join(staging, "vocab", f"{field}.txt"),
+                pd.Series(vocabulary_values(train, field)).value_counts(sort=False), min_count)
+            for field in VOCAB_FIELDS}
 
 
 def read_dataset_info(data_dir):

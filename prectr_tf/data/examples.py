@@ -76,7 +76,10 @@ class ExampleBuilder:
         uniq_times, self.time_rank = np.unique(timestamps, return_inverse=True)
         num_times = len(uniq_times)
         self.user = pd.factorize(frame["user_id"].to_numpy(dtype=object))[0].astype(np.int64)
-        self.query_id = query_ids_for(frame["query"].to_numpy(dtype=object))
+        # A frame may carry `query_id` already (the Beam builder hashes each
+        # file's queries once, not once per group).
+        self.query_id = (frame["query_id"].to_numpy(dtype=np.int64) if "query_id" in frame
+                         else query_ids_for(frame["query"].to_numpy(dtype=object)))
         self.query = pd.factorize(self.query_id)[0].astype(np.int64)
         pair = pd.factorize(self.user * (self.query.max(initial=0) + 1) + self.query)[0]
 
@@ -99,24 +102,32 @@ class ExampleBuilder:
             return self.query_id
         return self.frame[name].to_numpy()
 
-    def lists(self, rows):
+    def lists(self, rows, names=HISTORY_LISTS):
         """`{list_name: EventLists}` for impressions `rows`, indices as log rows."""
         t = self.time_rank[rows]
-        history = last_events_before(self.history_events, self.user[rows], t,
-                                     self.schema.history_length)
-        history.index = _to_log_rows(history.index, self.history_rows)
-        context = last_events_before(
-            self.context_events, self.query[rows], t, self.schema.context_length,
-            event_user=self.user[self.context_rows], user=self.user[rows],
-            own_events=self.own_context_events, user_group=self.pair[rows])
-        context.index = _to_log_rows(context.index, self.context_rows)
-        return {"user_history": history, "query_context": context}
+        out = {}
+        if "user_history" in names:
+            history = last_events_before(self.history_events, self.user[rows], t,
+                                         self.schema.history_length)
+            history.index = _to_log_rows(history.index, self.history_rows)
+            out["user_history"] = history
+        if "query_context" in names:
+            context = last_events_before(
+                self.context_events, self.query[rows], t, self.schema.context_length,
+                event_user=self.user[self.context_rows], user=self.user[rows],
+                own_events=self.own_context_events, user_group=self.pair[rows])
+            context.index = _to_log_rows(context.index, self.context_rows)
+            out["query_context"] = context
+        return out
 
-    def columns(self, rows):
+    def columns(self, rows, lists=HISTORY_LISTS):
         """Example columns (features and labels) for impressions `rows`.
 
         List features are [n, L] arrays padded with the schema's pad value;
-        `<list>_length` says how many entries are real.
+        `<list>_length` says how many entries are real. With `lists` a subset
+        of `HISTORY_LISTS`, only those lists (and `user_event_count` with
+        `user_history`) — the Beam builder computes each list from its own
+        group (the user's or the query's events) and joins the parts.
         """
         out = {}
         for name, _, _ in self.schema.example_features():
@@ -125,11 +136,16 @@ class ExampleBuilder:
         for name in LABELS:
             out[name] = self.frame[name].to_numpy()[rows]
         out["query_id"] = self.query_id[rows]
-        lists = self.lists(rows)
-        lo, hi = self.user_impressions.bounds(self.user[rows], self.time_rank[rows])
-        out["user_event_count"] = (hi - lo).astype(np.int64)
-        for list_name in HISTORY_LISTS:
-            event_lists = lists[list_name]
+        out.update(self.list_columns(rows, lists))
+        return out
+
+    def list_columns(self, rows, lists=HISTORY_LISTS):
+        """The history-list columns of `rows` (see `columns`)."""
+        out = {}
+        if "user_history" in lists:
+            lo, hi = self.user_impressions.bounds(self.user[rows], self.time_rank[rows])
+            out["user_event_count"] = (hi - lo).astype(np.int64)
+        for list_name, event_lists in self.lists(rows, lists).items():
             valid = event_lists.index >= 0
             safe = np.where(valid, event_lists.index, 0)
             for f in EVENT_FIELDS:
@@ -141,4 +157,6 @@ class ExampleBuilder:
 
 
 def _to_log_rows(index, event_rows):
+    if len(event_rows) == 0:  # e.g. a user who never clicked: every entry is padding
+        return np.full_like(index, -1)
     return np.where(index >= 0, event_rows[np.maximum(index, 0)], -1)

@@ -343,6 +343,11 @@ def _check_order(clean, reject, policy, source, bad):
     reject(out_of_order, "timestamp", "earlier than a previous row", ts.astype(object))
 
 
+def duplicate_reason(first_source, first_row):
+    """Why a repeated impression id is rejected (the first one is kept)."""
+    return f"duplicate impression id (first at {first_source} row {first_row})"
+
+
 def _reject_duplicates(clean, on_bad_row):
     report = RejectReport()
     dup = clean.duplicated("impression_id", keep="first").to_numpy()
@@ -351,7 +356,7 @@ def _reject_duplicates(clean, on_bad_row):
         for i in np.flatnonzero(dup):
             row = clean.iloc[i]
             orig = first.loc[row["impression_id"]]
-            reason = f"duplicate impression id (first at {orig['_source']} row {orig['_row']})"
+            reason = duplicate_reason(orig["_source"], orig["_row"])
             if on_bad_row == "raise":
                 raise DataError(reason + f" (value {row['impression_id']!r})",
                                 source=row["_source"], row=int(row["_row"]), field="impression_id")
