@@ -215,3 +215,9 @@ def test_evaluate_predictions_frame_with_slices():
     assert "mrr" not in small and "gauc_query" not in small
     # logits (outside [0, 1]) get no log loss
     assert "log_loss" not in evaluate_predictions({"click": [0, 1], "score": [-2.0, 3.0]})
+
+
+def test_mrr_without_a_single_positive_is_nan_not_an_error():
+    """A small validation slice (TREC with a held-out slice) can hold no click."""
+    assert np.isnan(mrr([1, 1, 2], [0, 0, 0], [.3, .2, .1]))
+    assert mrr([1, 1, 2], [0, 1, 0], [.3, .2, .1]) == 0.5

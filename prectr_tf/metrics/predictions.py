@@ -181,6 +181,8 @@ def mrr(list_ids, labels, scores, k=None):
     # and in a random order of the run the first hit is at offset j with
     # P(j) = C(m-1-j, r-1) / C(m, r).
     has_hit = np.flatnonzero(run_hits > 0)
+    if len(has_hit) == 0:  # no list holds a positive (a small validation slice can)
+        return float("nan")
     first_run = has_hit[np.r_[True, run_list[has_hit][1:] != run_list[has_hit][:-1]]]
     rows = np.flatnonzero(np.isin(run, first_run))
     m, r = run_size[run[rows]], run_hits[run[rows]]
