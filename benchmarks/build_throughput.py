@@ -11,6 +11,12 @@ and versions.
 
     python benchmarks/build_throughput.py                 # 1M impressions, 3 runs
     python benchmarks/build_throughput.py --impressions 200000 --runs 1
+    python benchmarks/build_throughput.py --runs 1 --beam-workers 1 2
+
+With `--beam-workers`, the same log is also built by the Beam pipeline
+(`prectr build --runner DirectRunner`), one run per worker count, and its
+speed is given as a ratio to the whole `build_dataset` of the same run. The
+driver's peak memory leaves out the worker processes'.
 """
 
 import os
@@ -65,6 +71,18 @@ def _full_build(log_path, schema_json, runs, queue):
     queue.put({"seconds": seconds, "last_phases": phases, "peak_rss_mb": peak_rss_mb()})
 
 
+def _beam_build(log_path, schema_json, workers, queue):
+    from prectr_tf.data.beam_build import build_dataset_beam
+    from prectr_tf.data.schema import DataSchema
+
+    schema = DataSchema.from_json(schema_json)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        build_dataset_beam(log_path, os.path.join(tmp, "ds"), schema, num_workers=workers)
+        seconds = time.perf_counter() - started
+    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb()})
+
+
 def _in_child(target, *args):
     queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=target, args=(*args, queue))
@@ -88,6 +106,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--full-build-runs", type=int, default=1,
                         help="runs of the whole build (slower: it writes TFRecords)")
+    parser.add_argument("--beam-workers", type=int, nargs="*", default=[],
+                        help="also build with the Beam pipeline on DirectRunner with each of "
+                             "these worker counts (one run each; needs the `beam` extra)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -110,6 +131,8 @@ def main(argv=None):
         hist = _in_child(_histories, log_path, schema.to_json(), args.runs)
         full = (_in_child(_full_build, log_path, schema.to_json(), args.full_build_runs)
                 if args.full_build_runs else None)
+        beam = {w: _in_child(_beam_build, log_path, schema.to_json(), w)
+                for w in args.beam_workers}
 
     import pandas as pd  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
@@ -126,6 +149,11 @@ def main(argv=None):
         print(f"full build (validate, histories, TFRecords, vocabularies): "
               f"{_summary(n, full['seconds'])}; peak RSS {full['peak_rss_mb']:,.0f} MB; "
               f"phases of the last run (s): {json.dumps(full['last_phases'])}")
+    for workers, result in beam.items():
+        ratio = (f"; {np.mean(full['seconds']) / result['seconds'][0]:.3f}x the whole build"
+                 if full else "")
+        print(f"Beam DirectRunner, {workers} worker(s): {_summary(n, result['seconds'])}{ratio}; "
+              f"peak RSS of the driver {result['peak_rss_mb']:,.0f} MB")
     return 0
 
 

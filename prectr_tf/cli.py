@@ -104,8 +104,23 @@ def cmd_build(args):
     config = _load(args)
     schema, negatives = config["schema"], None
     if args.candidates or args.items or args.teacher_logits:
+        if args.runner:
+            raise ConfigError("--candidates (unexposed negatives) is built without --runner: "
+                              "it needs every request's whole candidate set in one place")
         schema, negatives = dataclasses.replace(schema, unexposed_negatives=True), \
             _unexposed_negatives(args, config)
+    if args.runner:
+        try:
+            from prectr_tf.data.beam_build import build_dataset_beam  # noqa: PLC0415
+        except ImportError as err:
+            raise ConfigError(f"--runner needs Apache Beam ({err}): pip install "
+                              "'prectr-tf[beam]'") from err
+        description = build_dataset_beam(args.logs, args.out, schema, config["build"],
+                                         overwrite=args.overwrite, runner=args.runner,
+                                         num_workers=args.num_workers,
+                                         pipeline_args=args.beam_option)
+        _print_build(description, args.out)
+        return description
     description = build_dataset(args.logs, args.out, schema, config["build"],
                                 overwrite=args.overwrite, progress=not args.quiet,
                                 negatives=negatives)
@@ -416,7 +431,8 @@ def _prepare_out(path, overwrite):
 
 
 def _print_build(description, out):
-    print(f"built {out}: {description['num_impressions']:,} impressions, "
+    runner = f" with Beam's {description['runner']}" if description.get("runner") else ""
+    print(f"built {out}{runner}: {description['num_impressions']:,} impressions, "
           f"{description['num_rejected']:,} rejected")
     for reason, count in sorted(description["rejects_by_reason"].items()):
         print(f"  rejected {count:>8,}  {reason}")
@@ -489,6 +505,16 @@ def _parser():
                    "item_title, item_category[, item_features])")
     p.add_argument("--teacher-logits", help="with --candidates: the teacher that labels the "
                    "negatives (default: the simulated judge of the config's judge section)")
+    p.add_argument("--runner", choices=["DirectRunner", "FlinkRunner", "SparkRunner",
+                                        "DataflowRunner"],
+                   help="build with an Apache Beam pipeline on this runner (needs the `beam` "
+                   "extra); the same files as without it. DirectRunner runs --num-workers "
+                   "local processes")
+    p.add_argument("--num-workers", type=int, help="DirectRunner processes (default: one per "
+                   "core; 1 runs in-process)")
+    p.add_argument("--beam-option", action="append", default=[], metavar="--NAME=VALUE",
+                   help="a Beam pipeline option passed through, e.g. "
+                   "--beam-option=--flink_master=localhost:8081 (repeatable)")
     build_flags(p)
 
     p = add("convert", cmd_convert, "read a public dataset into an impression log (parquet)")

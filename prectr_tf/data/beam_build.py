@@ -1,0 +1,343 @@
+"""`prectr build --runner`: the log builder as an Apache Beam pipeline (DESIGN §9).
+
+It writes the same dataset directory as `build_dataset` — the same shard
+files, byte for byte, the same vocabularies, `rejects.csv` and
+`dataset.json` (but for `runner` and `seconds`) — so that a log too big for
+one machine is built on Dataflow, Flink or Spark and trained on unchanged.
+
+The pipeline, each step keyed so that it runs in parallel:
+
+    files  --validate_log per file-->  rows keyed (file, row)   + rejects
+    rows   --GroupByKey impression_id-->  first of each id     + rejects   (several files)
+    rows   --distinct timestamps, global-->  eval start time           (side input)
+    rows   --GroupByKey user-->   row columns, user history, activity
+    rows   --GroupByKey query_id-->  own-user-free query context
+    rows   --GroupByKey file-->   rank within its split                (for the shards)
+    CoGroupByKey (file, row) --> one example --> batches serialised --> GroupByKey shard
+        --> the shard's records in log order, written
+    train rows --> counts per (field, value) --> vocabularies
+
+The history of an impression needs only its user's events and its context
+only its query's, so `ExampleBuilder` runs unchanged on each group; events
+inside a group keep log order, as in the single-machine build, which makes
+ties of equal timestamps come out the same. Unexposed negatives need the
+whole candidate log of a request and are built by `build_dataset` only.
+
+Requires the `beam` extra (`pip install prectr-tf[beam]`).
+"""
+
+import collections
+import json
+import os
+import time
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from prectr_tf.data.build import (VOCAB_FIELDS, BuildConfig, describe, eval_start_time,
+                                  num_shards_for, shard_file_name, split_info, staged_directory,
+                                  vocabulary_values, write_description, write_vocabulary)
+from prectr_tf.data.examples import ExampleBuilder
+from prectr_tf.data.query_normalization import query_ids_for
+from prectr_tf.data.tfrecord import serialize_columns
+from prectr_tf.data.validation import (RejectReport, duplicate_reason, read_log_file,
+                                       validate_log)
+
+RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+_PARTS = "_beam_parts"  # small results handed from the pipeline to the driver
+_VOCAB_VALUE = "_vocabulary_value_"
+
+
+def build_dataset_beam(logs, out_dir, schema, config=BuildConfig(), overwrite=False,
+                       runner="DirectRunner", num_workers=None, pipeline_args=()):
+    """Build a dataset directory from log files with an Apache Beam pipeline.
+
+    Args:
+        logs: a log file path or a list of them (CSV or Parquet).
+        out_dir: the dataset directory to create; every worker must see it
+            (local runs, or a shared filesystem on a cluster).
+        schema: the `DataSchema` (without `unexposed_negatives`).
+        config: a `BuildConfig`.
+        overwrite: replace an existing `out_dir`.
+        runner: one of `RUNNERS` (default `"DirectRunner"`).
+        num_workers: DirectRunner worker processes (default: one per core);
+            1 runs in-process.
+        pipeline_args: further Beam pipeline options, e.g.
+            `["--flink_master=localhost:8081"]`.
+
+    Returns:
+        the dataset description written to `dataset.json` (a dict).
+
+    Example:
+    >>> description = build_dataset_beam("log.parquet", "dataset", DataSchema(),
+    ...                                  num_workers=2)  # doctest: +SKIP
+    """
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    if schema.unexposed_negatives:
+        raise ValueError("unexposed negatives are built by build_dataset only (they need every "
+                         "request's whole candidate set): build without --runner")
+    paths = [os.fspath(logs)] if isinstance(logs, (str, os.PathLike)) else list(map(os.fspath, logs))
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
+    options = {"runner": runner}
+    if runner == "DirectRunner":
+        workers = num_workers or os.cpu_count() or 1
+        options.update(direct_num_workers=workers,
+                       direct_running_mode="in_memory" if workers == 1 else "multi_processing")
+    started = time.perf_counter()
+    with staged_directory(out_dir) as staging:
+        parts = os.path.join(staging, _PARTS)
+        os.makedirs(parts)
+        with beam.Pipeline(options=PipelineOptions(list(pipeline_args), **options)) as pipeline:
+            _build(pipeline, paths, schema, config, staging)
+        description = _describe(parts, staging, schema, config, runner,
+                                time.perf_counter() - started)
+        write_description(staging, description)
+    return description
+
+
+def _build(pipeline, paths, schema, config, staging):
+    parts = os.path.join(staging, _PARTS)
+    read = (pipeline | "files" >> beam.Create(list(enumerate(paths)))
+            | "validate" >> beam.ParDo(_ValidateFile(schema, config.out_of_order))
+            .with_outputs("rejects", main="rows"))
+    rows, rejects = read.rows, [read.rejects]
+    if len(paths) > 1:
+        first = (rows | "by id" >> beam.Map(lambda kv: (kv[1]["impression_id"], kv))
+                 | "group ids" >> beam.GroupByKey()
+                 | "first of id" >> beam.ParDo(_KeepFirst()).with_outputs("rejects", main="rows"))
+        rows = first.rows
+        rejects.append(first.rejects)
+
+    eval_start = beam.pvalue.AsSingleton(
+        rows | "times" >> beam.Map(lambda kv: kv[1]["timestamp"]) | beam.Distinct()
+        | "all times" >> beam.combiners.ToList()
+        | "eval start" >> beam.Map(lambda times: eval_start_time(np.asarray(times, np.int64),
+                                                                 config.eval_fraction)))
+    users = (rows | "by user" >> beam.Map(lambda kv: (kv[1]["user_id"], kv))
+             | "group users" >> beam.GroupByKey()
+             | "user history" >> beam.FlatMap(_group_columns, schema, config.history,
+                                              "user_history"))
+    queries = (rows | "by query" >> beam.Map(lambda kv: (kv[1]["query_id"], kv))
+               | "group queries" >> beam.GroupByKey()
+               | "query context" >> beam.FlatMap(_group_columns, schema, config.history,
+                                                 "query_context"))
+    ranked = (rows | "by file" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]["timestamp"])))
+              | "group files" >> beam.GroupByKey()
+              | "rank" >> beam.ParDo(_RankInFile(), eval_start).with_outputs("counts", main="ranks"))
+    counts = beam.pvalue.AsList(ranked.counts)
+    examples = ({"user": users, "query": queries, "rank": ranked.ranks}
+                | "join" >> beam.CoGroupByKey()
+                | "assemble" >> beam.Map(_assemble, counts, config))
+    (examples | "batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
+     | "serialise" >> beam.FlatMap(_serialise, schema)
+     | "group shards" >> beam.GroupByKey()
+     | "write shards" >> beam.Map(_write_shard, staging))
+
+    stats = (examples | "split stats" >> beam.Map(lambda e: (e[0][0], e[1][1]))
+             | beam.CombinePerKey(_SplitStats()) | "all splits" >> beam.combiners.ToList())
+    _save(stats, parts, "splits")
+    train = rows | "train rows" >> beam.Filter(
+        lambda kv, start: start is None or kv[1]["timestamp"] < start, eval_start)
+    vocab = (train | "vocabulary values" >> beam.FlatMap(
+                 lambda kv: [((f, kv[1][_VOCAB_VALUE + f]), 1) for f in VOCAB_FIELDS])
+             | "count values" >> beam.CombinePerKey(sum)
+             | "by field" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
+             | "group fields" >> beam.GroupByKey()
+             | "write vocabularies" >> beam.Map(_write_vocabulary, staging, config.vocab_min_count))
+    _save(vocab | "all vocab sizes" >> beam.combiners.ToList(), parts, "vocab_sizes")
+    _save(rejects | "all rejects" >> beam.Flatten() | "list rejects" >> beam.combiners.ToList(),
+          parts, "rejects")
+    _save(rows | "sources" >> beam.Map(lambda kv: kv[1]["_source"]) | "distinct sources"
+          >> beam.Distinct() | "list sources" >> beam.combiners.ToList(), parts, "sources")
+    _save(rows | "count rows" >> beam.combiners.Count.Globally(), parts, "num_impressions")
+
+
+class _ValidateFile(beam.DoFn):
+    """One log file -> its accepted rows keyed (file index, row) and its
+    rejects keyed so that they sort as `read_log` reports them."""
+
+    def __init__(self, schema, out_of_order):
+        self.schema, self.out_of_order = schema, out_of_order
+
+    def process(self, element):
+        index, path = element
+        frame, report = validate_log(read_log_file(path), self.schema, path,
+                                     out_of_order=self.out_of_order)
+        for j, rejection in enumerate(report.rejections):
+            yield beam.pvalue.TaggedOutput("rejects", ((0, index, j), rejection))
+        frame["query_id"] = query_ids_for(frame["query"].to_numpy(dtype=object))
+        for field in VOCAB_FIELDS:
+            frame[_VOCAB_VALUE + field] = vocabulary_values(frame, field)
+        for i, row in enumerate(frame.to_dict("records")):
+            yield (index, i), row
+
+
+class _KeepFirst(beam.DoFn):
+    """Rows of one impression id -> the first in log order; the others are
+    rejected as `read_log` rejects them."""
+
+    def process(self, element):
+        _, keyed = element
+        keyed = sorted(keyed, key=lambda kv: kv[0])
+        yield keyed[0]
+        first = keyed[0][1]
+        for key, row in keyed[1:]:
+            report = RejectReport()
+            report.add(row["_source"], row["_row"], "impression_id",
+                       duplicate_reason(first["_source"], first["_row"]), row["impression_id"])
+            yield beam.pvalue.TaggedOutput("rejects", ((1, *key), report.rejections[0]))
+
+
+def _group_columns(element, schema, history, list_name):
+    """The rows of one user (or query), in log order -> for each, its
+    columns of `list_name` (with the row's own columns for the user's)."""
+    _, keyed = element
+    keyed = sorted(keyed, key=lambda kv: kv[0])
+    builder = ExampleBuilder(pd.DataFrame.from_records([row for _, row in keyed]), schema,
+                             history)
+    rows = np.arange(len(keyed))
+    if list_name == "user_history":
+        columns = builder.columns(rows, lists=(list_name,))
+    else:
+        columns = builder.list_columns(rows, lists=(list_name,))
+    for j, (key, _) in enumerate(keyed):
+        yield key, {name: values[j:j + 1] for name, values in columns.items()}
+
+
+class _RankInFile(beam.DoFn):
+    """The rows of one file -> each row's split and rank among the file's
+    rows of that split; the per-split counts of the file as `counts`."""
+
+    def process(self, element, eval_start):
+        index, rows = element
+        rows = sorted(rows)
+        seen = collections.Counter()
+        for row, timestamp in rows:
+            split = "eval" if eval_start is not None and timestamp >= eval_start else "train"
+            yield (index, row), (split, seen[split])
+            seen[split] += 1
+        for split, count in seen.items():
+            yield beam.pvalue.TaggedOutput("counts", (index, split, count))
+
+
+def _assemble(element, counts, config):
+    """Joined parts of one row -> ((split, shard, num_shards), (rank, columns))."""
+    (index, _), parts = element
+    (split, local_rank), = parts["rank"]
+    columns = {**parts["user"][0], **parts["query"][0]}
+    rank = local_rank + sum(c for f, s, c in counts if s == split and f < index)
+    total = sum(c for _, s, c in counts if s == split)
+    num_shards = num_shards_for(total, config)
+    # The shard `np.array_split(rows, num_shards)` puts this rank in.
+    size, extra = divmod(total, num_shards)
+    shard = (rank // (size + 1) if rank < extra * (size + 1)
+             else extra + (rank - extra * (size + 1)) // size)
+    return (split, shard, num_shards), (rank, columns)
+
+
+def _serialise(batch, schema):
+    columns = {name: np.concatenate([c[name] for _, (_, c) in batch])
+               for name in batch[0][1][1]}
+    records = serialize_columns(columns, schema).numpy()
+    for (shard, (rank, _)), record in zip(batch, records):
+        yield shard, (rank, record)
+
+
+def _write_shard(element, staging):
+    import tensorflow as tf  # noqa: PLC0415
+
+    (split, shard, num_shards), records = element
+    with tf.io.TFRecordWriter(os.path.join(staging, shard_file_name(split, shard, num_shards))) \
+            as writer:
+        for _, record in sorted(records, key=lambda r: r[0]):
+            writer.write(record)
+
+
+class _SplitStats(beam.CombineFn):
+    """Rows of a split -> (click, relevance, timestamp) arrays for
+    `split_info` (kept as counts and bounds, not as rows)."""
+
+    def create_accumulator(self):
+        return [0, 0, 0, None, None]
+
+    def add_input(self, acc, columns):
+        click, relevance, ts = (int(columns[n][0]) for n in ("click", "relevance", "timestamp"))
+        return [acc[0] + 1, acc[1] + (click == 1), acc[2] + (relevance >= 0),
+                ts if acc[3] is None else min(acc[3], ts),
+                ts if acc[4] is None else max(acc[4], ts)]
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        bounds = [a for a in accs if a[3] is not None]
+        return [sum(a[0] for a in accs), sum(a[1] for a in accs), sum(a[2] for a in accs),
+                min((a[3] for a in bounds), default=None), max((a[4] for a in bounds), default=None)]
+
+    def extract_output(self, acc):
+        return acc
+
+
+def _write_vocabulary(element, staging, min_count):
+    field, counts = element
+    counts = dict(counts)
+    os.makedirs(os.path.join(staging, "vocab"), exist_ok=True)
+    series = pd.Series(list(counts.values()), index=pd.Index(list(counts), dtype=object))
+    return field, write_vocabulary(os.path.join(staging, "vocab", f"{field}.txt"), series,
+                                   min_count)
+
+
+def _save(pcoll, parts, name):
+    def write(value):
+        import pickle  # noqa: PLC0415
+        with open(os.path.join(parts, name + ".pkl"), "wb") as fh:
+            pickle.dump(value, fh)
+    pcoll | f"save {name}" >> beam.Map(write)
+
+
+def _describe(parts, staging, schema, config, runner, seconds):
+    """Assemble `dataset.json` from the pipeline's small results, as
+    `build_dataset` writes it; write the rejects and the empty pieces a
+    pipeline makes no element for (an empty split's file, an empty vocabulary)."""
+    import pickle  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    def load(name, default):
+        path = os.path.join(parts, name + ".pkl")
+        if not os.path.exists(path):
+            return default
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+
+    report = RejectReport()
+    report.rejections = [r for _, r in sorted(load("rejects", []), key=lambda kv: kv[0])]
+    report.write(os.path.join(staging, "rejects.csv"))
+    stats = dict(load("splits", []))
+    splits = {}
+    for split in ("train", "eval") if config.eval_fraction > 0 else ("train",):
+        n, clicks, labelled, first, last = stats.get(split, [0, 0, 0, None, None])
+        files = [shard_file_name(split, s, num_shards_for(n, config))
+                 for s in range(num_shards_for(n, config))]
+        for name in files:
+            if not os.path.exists(os.path.join(staging, name)):
+                open(os.path.join(staging, name), "wb").close()
+        info = split_info(files, [], [], [])
+        info.update(num_examples=n, num_clicks=clicks, num_relevance_labelled=labelled,
+                    time_range=None if first is None else [first, last])
+        splits[split] = info
+    os.makedirs(os.path.join(staging, "vocab"), exist_ok=True)
+    vocab_sizes = dict(load("vocab_sizes", []))
+    for field in VOCAB_FIELDS:
+        if field not in vocab_sizes:
+            open(os.path.join(staging, "vocab", f"{field}.txt"), "w").close()
+            vocab_sizes[field] = 0
+    vocab_sizes = {field: vocab_sizes[field] for field in VOCAB_FIELDS}
+    description = describe(schema, config, sorted(load("sources", [])),
+                           load("num_impressions", 0), report, splits, vocab_sizes,
+                           {"total": round(seconds, 3)}, runner=runner)
+    shutil.rmtree(parts)
+    json.dumps(description)  # fails here, not half-way through the file, if not JSON
+    return description
