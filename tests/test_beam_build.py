@@ -80,11 +80,19 @@ def test_shards_split_like_numpy_array_split():
         expected = np.concatenate([np.full(len(part), shard) for shard, part in
                                    enumerate(np.array_split(np.arange(total),
                                                             min(4, -(-total // 3))))])
-        counts = [(0, "train", total)]
+        layout = beam_build._shard_layout([(0, "train", total)])
         got = [beam_build._assemble(((0, 0), {"rank": [("train", rank)], "user": [{}],
-                                              "query": [{}]}), counts, config)[0][1]
+                                              "query": [{}]}), layout, config)[0][1]
                for rank in range(total)]
         assert got == list(expected), total
+
+
+def test_shard_layout_offsets_each_file_by_the_earlier_files_of_its_split():
+    offsets, totals = beam_build._shard_layout(
+        [(1, "train", 5), (0, "eval", 2), (0, "train", 3), (2, "train", 4), (1, "eval", 1)])
+    assert offsets == {(0, "train"): 0, (1, "train"): 3, (2, "train"): 8,
+                       (0, "eval"): 0, (1, "eval"): 2}
+    assert totals == {"train": 12, "eval": 3}
 
 
 def test_refuses_what_it_cannot_build(log_files, tmp_path):

@@ -29,6 +29,8 @@ Requires the `beam` extra (`pip install prectr-tf[beam]`).
 import collections
 import json
 import os
+import pickle
+import shutil
 import time
 
 import apache_beam as beam
@@ -129,10 +131,12 @@ def _build(pipeline, paths, schema, config, staging):
     ranked = (rows | "by file" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]["timestamp"])))
               | "group files" >> beam.GroupByKey()
               | "rank" >> beam.ParDo(_RankInFile(), eval_start).with_outputs("counts", main="ranks"))
-    counts = beam.pvalue.AsList(ranked.counts)
+    layout = beam.pvalue.AsSingleton(
+        ranked.counts | "all counts" >> beam.combiners.ToList()
+        | "shard layout" >> beam.Map(_shard_layout))
     examples = ({"user": users, "query": queries, "rank": ranked.ranks}
                 | "join" >> beam.CoGroupByKey()
-                | "assemble" >> beam.Map(_assemble, counts, config))
+                | "assemble" >> beam.Map(_assemble, layout, config))
     (examples | "batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
      | "serialise" >> beam.FlatMap(_serialise, schema)
      | "group shards" >> beam.GroupByKey()
@@ -225,13 +229,23 @@ class _RankInFile(beam.DoFn):
             yield beam.pvalue.TaggedOutput("counts", (index, split, count))
 
 
-def _assemble(element, counts, config):
+def _shard_layout(counts):
+    """Per-file split counts -> ({(file, split): rows of that split in
+    earlier files}, {split: rows}), computed once for every row's rank."""
+    offsets, totals = {}, collections.Counter()
+    for index, split, count in sorted(counts):
+        offsets[index, split] = totals[split]
+        totals[split] += count
+    return offsets, dict(totals)
+
+
+def _assemble(element, layout, config):
     """Joined parts of one row -> ((split, shard, num_shards), (rank, columns))."""
     (index, _), parts = element
     (split, local_rank), = parts["rank"]
     columns = {**parts["user"][0], **parts["query"][0]}
-    rank = local_rank + sum(c for f, s, c in counts if s == split and f < index)
-    total = sum(c for _, s, c in counts if s == split)
+    offsets, totals = layout
+    rank, total = offsets[index, split] + local_rank, totals[split]
     num_shards = num_shards_for(total, config)
     # The shard `np.array_split(rows, num_shards)` puts this rank in.
     size, extra = divmod(total, num_shards)
@@ -259,8 +273,8 @@ def _write_shard(element, staging):
 
 
 class _SplitStats(beam.CombineFn):
-    """Rows of a split -> (click, relevance, timestamp) arrays for
-    `split_info` (kept as counts and bounds, not as rows)."""
+    """Rows of a split -> [rows, clicks, labelled, first time, last time]
+    for `split_info`."""
 
     def create_accumulator(self):
         return [0, 0, 0, None, None]
@@ -292,7 +306,6 @@ def _write_vocabulary(element, staging, min_count):
 
 def _save(pcoll, parts, name):
     def write(value):
-        import pickle  # noqa: PLC0415
         with open(os.path.join(parts, name + ".pkl"), "wb") as fh:
             pickle.dump(value, fh)
     pcoll | f"save {name}" >> beam.Map(write)
@@ -302,9 +315,6 @@ def _describe(parts, staging, schema, config, runner, seconds):
     """Assemble `dataset.json` from the pipeline's small results, as
     `build_dataset` writes it; write the rejects and the empty pieces a
     pipeline makes no element for (an empty split's file, an empty vocabulary)."""
-    import pickle  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
-
     def load(name, default):
         path = os.path.join(parts, name + ".pkl")
         if not os.path.exists(path):
@@ -324,16 +334,14 @@ def _describe(parts, staging, schema, config, runner, seconds):
         for name in files:
             if not os.path.exists(os.path.join(staging, name)):
                 open(os.path.join(staging, name), "wb").close()
-        info = split_info(files, [], [], [])
-        info.update(num_examples=n, num_clicks=clicks, num_relevance_labelled=labelled,
-                    time_range=None if first is None else [first, last])
-        splits[split] = info
+        splits[split] = split_info(files, n, clicks, labelled,
+                                   None if first is None else [first, last])
     os.makedirs(os.path.join(staging, "vocab"), exist_ok=True)
     vocab_sizes = dict(load("vocab_sizes", []))
     for field in VOCAB_FIELDS:
-        if field not in vocab_sizes:
-            open(os.path.join(staging, "vocab", f"{field}.txt"), "w").close()
-            vocab_sizes[field] = 0
+        if field not in vocab_sizes:  # no train row: the pipeline made no element for it
+            vocab_sizes[field] = write_vocabulary(os.path.join(staging, "vocab", f"{field}.txt"),
+                                                  pd.Series([], dtype=np.int64), 1)
     vocab_sizes = {field: vocab_sizes[field] for field in VOCAB_FIELDS}
     description = describe(schema, config, sorted(load("sources", [])),
                            load("num_impressions", 0), report, splits, vocab_sizes,

@@ -234,20 +234,21 @@ def _write_split(builder, rows, split, staging, schema, config, progress):
                 bar.update(len(chunk))
     bar.close()
     frame = builder.frame
-    info = split_info(files, frame["click"].to_numpy()[rows], frame["relevance"].to_numpy()[rows],
-                      frame["timestamp"].to_numpy()[rows])
+    timestamps = frame["timestamp"].to_numpy()[rows]
+    info = split_info(files, len(rows), (frame["click"].to_numpy()[rows] == 1).sum(),
+                      (frame["relevance"].to_numpy()[rows] >= 0).sum(),
+                      [timestamps.min(), timestamps.max()] if len(rows) else None)
     return info, history_seconds, write_seconds
 
 
-def split_info(files, clicks, relevance, timestamps):
-    """A split's entry of `dataset.json`."""
+def split_info(files, num_examples, num_clicks, num_relevance_labelled, time_range):
+    """A split's entry of `dataset.json` (`time_range`: [first, last] or None)."""
     return {
         "files": list(files),
-        "num_examples": int(len(clicks)),
-        "num_clicks": int((np.asarray(clicks) == 1).sum()),
-        "num_relevance_labelled": int((np.asarray(relevance) >= 0).sum()),
-        "time_range": ([int(np.min(timestamps)), int(np.max(timestamps))]
-                       if len(timestamps) else None),
+        "num_examples": int(num_examples),
+        "num_clicks": int(num_clicks),
+        "num_relevance_labelled": int(num_relevance_labelled),
+        "time_range": None if time_range is None else [int(t) for t in time_range],
     }
 
 
