@@ -9,7 +9,7 @@ BIN = $(VENV)/bin
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,teacher,serving]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,teacher,serving,beam]"
 	touch $@
 
 demo: $(VENV)/.installed
