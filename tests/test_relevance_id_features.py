@@ -56,3 +56,32 @@ def test_the_head_starts_as_the_students_and_the_run_round_trips(tiny_dataset, t
     restored = keras.models.load_model(tmp_path / "v1" / "model.keras")
     assert restored.config.relevance_id_features
     np.testing.assert_allclose(restored(features)["score"], model(features)["score"], atol=1e-6)
+
+
+def test_the_default_turns_the_id_features_on_exactly_when_no_title_is_in_the_data(tmp_path):
+    from prectr_tf.data.build import BuildConfig, build_dataset, read_dataset_info
+    from prectr_tf.data.schema import DataSchema
+    from prectr_tf.data.simulator import SimulatorConfig, simulate
+    from prectr_tf.layers.text_preprocessing import learn_wordpiece_vocabulary
+
+    log = simulate(SimulatorConfig(num_users=30, num_requests=60, num_items=50, num_queries=10,
+                                   num_candidates=10, page_size=5, seed=3)).log
+    untitled = log.assign(item_title="")
+    vocab = learn_wordpiece_vocabulary(sorted(set(log["query"]) | set(log["item_title"])), 200)
+    partly = log.assign(item_title=np.where(np.arange(len(log)) % 3 == 0, log["item_title"], ""))
+    for name, frame, expected in (("titled", log, False), ("untitled", untitled, True),
+                                  ("partly", partly, False)):
+        out = tmp_path / name
+        build_dataset(frame, out, DataSchema(history_length=3, context_length=3),
+                      BuildConfig(eval_fraction=0.25), progress=False)
+        train = read_dataset_info(out)["splits"]["train"]
+        # num_titled counts the train examples with a title (the split is by time)
+        ordered = frame.sort_values("timestamp", kind="stable")
+        assert train["num_titled"] == (ordered["item_title"].iloc[:train["num_examples"]]
+                                       != "").sum()
+        assert (train["num_titled"] == 0) == expected
+        model = PRECTRModel.from_dataset(out, preset("prectr_v1", **SMALL), vocab)
+        assert model.config.relevance_id_features is expected
+        forced = PRECTRModel.from_dataset(out, preset("prectr_v1", **SMALL,
+                                                      relevance_id_features=False), vocab)
+        assert forced.config.relevance_id_features is False

@@ -273,23 +273,24 @@ def _write_shard(element, staging):
 
 
 class _SplitStats(beam.CombineFn):
-    """Rows of a split -> [rows, clicks, labelled, first time, last time]
-    for `split_info`."""
+    """Rows of a split -> [rows, clicks, labelled, titled, first time, last
+    time] for `split_info`."""
 
     def create_accumulator(self):
-        return [0, 0, 0, None, None]
+        return [0, 0, 0, 0, None, None]
 
     def add_input(self, acc, columns):
         click, relevance, ts = (int(columns[n][0]) for n in ("click", "relevance", "timestamp"))
-        return [acc[0] + 1, acc[1] + (click == 1), acc[2] + (relevance >= 0),
-                ts if acc[3] is None else min(acc[3], ts),
-                ts if acc[4] is None else max(acc[4], ts)]
+        titled = len(columns["item_title"][0]) > 0
+        return [acc[0] + 1, acc[1] + (click == 1), acc[2] + (relevance >= 0), acc[3] + titled,
+                ts if acc[4] is None else min(acc[4], ts),
+                ts if acc[5] is None else max(acc[5], ts)]
 
     def merge_accumulators(self, accs):
         accs = list(accs)
-        bounds = [a for a in accs if a[3] is not None]
-        return [sum(a[0] for a in accs), sum(a[1] for a in accs), sum(a[2] for a in accs),
-                min((a[3] for a in bounds), default=None), max((a[4] for a in bounds), default=None)]
+        bounds = [a for a in accs if a[4] is not None]
+        return [*(sum(a[i] for a in accs) for i in range(4)),
+                min((a[4] for a in bounds), default=None), max((a[5] for a in bounds), default=None)]
 
     def extract_output(self, acc):
         return acc
@@ -328,13 +329,13 @@ def _describe(parts, staging, schema, config, runner, seconds):
     stats = dict(load("splits", []))
     splits = {}
     for split in ("train", "eval") if config.eval_fraction > 0 else ("train",):
-        n, clicks, labelled, first, last = stats.get(split, [0, 0, 0, None, None])
+        n, clicks, labelled, titled, first, last = stats.get(split, [0, 0, 0, 0, None, None])
         files = [shard_file_name(split, s, num_shards_for(n, config))
                  for s in range(num_shards_for(n, config))]
         for name in files:
             if not os.path.exists(os.path.join(staging, name)):
                 open(os.path.join(staging, name), "wb").close()
-        splits[split] = split_info(files, n, clicks, labelled,
+        splits[split] = split_info(files, n, clicks, labelled, titled,
                                    None if first is None else [first, last])
     os.makedirs(os.path.join(staging, "vocab"), exist_ok=True)
     vocab_sizes = dict(load("vocab_sizes", []))

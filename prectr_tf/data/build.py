@@ -237,17 +237,22 @@ def _write_split(builder, rows, split, staging, schema, config, progress):
     timestamps = frame["timestamp"].to_numpy()[rows]
     info = split_info(files, len(rows), (frame["click"].to_numpy()[rows] == 1).sum(),
                       (frame["relevance"].to_numpy()[rows] >= 0).sum(),
+                      (frame["item_title"].to_numpy(dtype=object)[rows] != "").sum(),
                       [timestamps.min(), timestamps.max()] if len(rows) else None)
     return info, history_seconds, write_seconds
 
 
-def split_info(files, num_examples, num_clicks, num_relevance_labelled, time_range):
-    """A split's entry of `dataset.json` (`time_range`: [first, last] or None)."""
+def split_info(files, num_examples, num_clicks, num_relevance_labelled, num_titled,
+               time_range):
+    """A split's entry of `dataset.json` (`time_range`: [first, last] or None;
+    `num_titled`: examples with a non-empty title, which tells a model whether
+    the dataset has text to read)."""
     return {
         "files": list(files),
         "num_examples": int(num_examples),
         "num_clicks": int(num_clicks),
         "num_relevance_labelled": int(num_relevance_labelled),
+        "num_titled": int(num_titled),
         "time_range": None if time_range is None else [int(t) for t in time_range],
     }
 

@@ -141,7 +141,13 @@ class PRECTRConfig:
             "pair"), so that a dataset without text (TREC Session: empty
             titles, r constant within a request) still gets an item-dependent
             relevance. Their input weights start at zero: the head starts as
-            the stage-0 student's.
+            the stage-0 student's. None (default): on exactly when no
+            training example of the dataset has a title, as
+            `PRECTRModel.from_dataset` reads it from `dataset.json`
+            (`num_titled`; a dataset built before that field, or a model
+            built without a dataset, reads None as off). TREC 2014 Session,
+            5 seeds: AUC 0.658 with it, 0.630 without, `dnn` 0.616
+            (BENCHMARKS.md).
         attention_hidden_units: score-MLP widths of the CTR tower's
             history attention.
         event_relevance_dim, event_click_dim: embedding widths of an
@@ -179,7 +185,7 @@ class PRECTRConfig:
     dedup_pairs: bool = True
     query_id_buckets: int = 100_003
     relevance_head_units: tuple[int, ...] = (64,)
-    relevance_id_features: bool = False
+    relevance_id_features: bool | None = None
     attention_hidden_units: tuple[int, ...] = (32, 16)
     event_relevance_dim: int = 8
     event_click_dim: int = 4

@@ -155,6 +155,11 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         info = read_dataset_info(data_dir)
         vocabularies = {name: load_vocabulary(os.path.join(data_dir, "vocab", f"{name}.txt"))
                         for name in VOCAB_FIELDS if name != "query"}
+        if config.relevance_id_features is None:
+            # No title anywhere: r cannot tell one item from another, so the
+            # relevance head needs the ids (the saved config records the choice).
+            titled = info["splits"]["train"].get("num_titled")
+            config = dataclasses.replace(config, relevance_id_features=titled == 0)
         return cls(config, DataSchema(**info["schema"]), vocabularies, wordpiece_vocabulary,
                    **kwargs)
 
