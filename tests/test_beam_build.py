@@ -87,6 +87,13 @@ def test_shards_split_like_numpy_array_split():
         assert got == list(expected), total
 
 
+def test_a_row_that_lost_a_part_at_the_join_stops_the_build():
+    layout = beam_build._shard_layout([(1, "train", 10)])
+    with pytest.raises(RuntimeError, match=r"row 7 of log file 1: .*\('query', 0\)"):
+        beam_build._assemble(((1, 7), {"rank": [("train", 7)], "user": [{}], "query": []}),
+                             layout, BuildConfig())
+
+
 def test_shard_layout_offsets_each_file_by_the_earlier_files_of_its_split():
     offsets, totals = beam_build._shard_layout(
         [(1, "train", 5), (0, "eval", 2), (0, "train", 3), (2, "train", 4), (1, "eval", 1)])
