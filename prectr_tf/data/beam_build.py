@@ -39,7 +39,7 @@ import pandas as pd
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from prectr_tf.data.build import (VOCAB_FIELDS, BuildConfig, describe, eval_start_time,
-                                  num_shards_for, shard_file_name, split_info, staged_directory,
+                                  in_eval, num_shards_for, shard_file_name, split_info, staged_directory,
                                   vocabulary_values, write_description, write_vocabulary)
 from prectr_tf.data.examples import ExampleBuilder
 from prectr_tf.data.query_normalization import query_ids_for
@@ -146,7 +146,7 @@ def _build(pipeline, paths, schema, config, staging):
              | beam.CombinePerKey(_SplitStats()) | "all splits" >> beam.combiners.ToList())
     _save(stats, parts, "splits")
     train = rows | "train rows" >> beam.Filter(
-        lambda kv, start: start is None or kv[1]["timestamp"] < start, eval_start)
+        lambda kv, start: not in_eval(kv[1]["timestamp"], start), eval_start)
     vocab = (train | "vocabulary values" >> beam.FlatMap(
                  lambda kv: [((f, kv[1][_VOCAB_VALUE + f]), 1) for f in VOCAB_FIELDS])
              | "count values" >> beam.CombinePerKey(sum)
@@ -222,7 +222,7 @@ class _RankInFile(beam.DoFn):
         rows = sorted(rows)
         seen = collections.Counter()
         for row, timestamp in rows:
-            split = "eval" if eval_start is not None and timestamp >= eval_start else "train"
+            split = "eval" if in_eval(timestamp, eval_start) else "train"
             yield (index, row), (split, seen[split])
             seen[split] += 1
         for split, count in seen.items():
@@ -338,8 +338,8 @@ def _describe(parts, staging, schema, config, runner, seconds):
     splits = {}
     for split in ("train", "eval") if config.eval_fraction > 0 else ("train",):
         n, clicks, labelled, titled, first, last = stats.get(split, [0, 0, 0, 0, None, None])
-        files = [shard_file_name(split, s, num_shards_for(n, config))
-                 for s in range(num_shards_for(n, config))]
+        num_shards = num_shards_for(n, config)
+        files = [shard_file_name(split, s, num_shards) for s in range(num_shards)]
         for name in files:
             if not os.path.exists(os.path.join(staging, name)):
                 open(os.path.join(staging, name), "wb").close()

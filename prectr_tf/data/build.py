@@ -80,12 +80,17 @@ def eval_start_time(distinct_times, eval_fraction):
     return times[-max(1, int(round(len(times) * eval_fraction)))]
 
 
+def in_eval(timestamps, start):
+    """Whether `timestamps` (an array or one time) fall in the eval split that
+    starts at `start` (`eval_start_time`; None: no eval)."""
+    if start is None:
+        return np.zeros(np.shape(timestamps), dtype=bool)
+    return np.asarray(timestamps) >= start
+
+
 def split_by_time(timestamps, eval_fraction):
     """Boolean eval mask of `eval_start_time` (all-False without eval)."""
-    start = eval_start_time(timestamps, eval_fraction)
-    if start is None:
-        return np.zeros(len(timestamps), dtype=bool)
-    return timestamps >= start
+    return in_eval(timestamps, eval_start_time(timestamps, eval_fraction))
 
 
 def num_shards_for(num_examples, config):
