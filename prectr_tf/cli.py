@@ -31,6 +31,7 @@ import yaml  # noqa: E402
 from prectr_tf.config import ConfigError, config_to_dict, load_config, load_mapping  # noqa: E402
 from prectr_tf.data.schema import EVENT_FIELDS, STRING, DataSchema  # noqa: E402
 from prectr_tf.data.simulator import SimulatorConfig  # noqa: E402
+from prectr_tf.engines import BEAM_RUNNERS, STRATEGIES  # noqa: E402
 
 DEFAULT_DEMO_DIR = os.path.join("runs", "demo")
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "demo.yaml")
@@ -172,15 +173,20 @@ def cmd_convert(args):
 
 
 def cmd_train(args):
+    from prectr_tf.models.distribute import is_chief, make_strategy  # noqa: PLC0415
     from prectr_tf.models.training import evaluate, train_staged  # noqa: PLC0415
     config = _load(args)
     model_config = _model_config(args, config, args.preset)
+    strategy = (make_strategy(args.strategy, logical_cpus=args.logical_cpus)
+                if args.strategy != "default" else None)
     model, _ = train_staged(args.data, model_config, config["train"], args.out,
-                            verbose=0 if args.quiet else 1)
+                            verbose=0 if args.quiet else 1, strategy=strategy)
+    # Every worker evaluates (the metrics gather all rows); the chief writes.
     results = evaluate(model, args.data, args.split)
-    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
-        json.dump(results, fh, indent=2)
-    print(json.dumps(results, indent=2))
+    if is_chief():
+        with open(os.path.join(args.out, "metrics.json"), "w") as fh:
+            json.dump(results, fh, indent=2)
+        print(json.dumps(results, indent=2))
 
 
 def cmd_evaluate(args):
@@ -505,8 +511,7 @@ def _parser():
                    "item_title, item_category[, item_features])")
     p.add_argument("--teacher-logits", help="with --candidates: the teacher that labels the "
                    "negatives (default: the simulated judge of the config's judge section)")
-    p.add_argument("--runner", choices=["DirectRunner", "FlinkRunner", "SparkRunner",
-                                        "DataflowRunner"],
+    p.add_argument("--runner", choices=BEAM_RUNNERS,
                    help="build with an Apache Beam pipeline on this runner (needs the `beam` "
                    "extra); the same files as without it. DirectRunner runs --num-workers "
                    "local processes")
@@ -544,6 +549,12 @@ def _parser():
     p.add_argument("--out", required=True, help="output folder (checkpoints resume from it)")
     p.add_argument("--split", default="eval", help="split to evaluate after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute strategy: mirrored (local devices) or "
+                   "multi_worker_mirrored (the cluster and this process's task read from "
+                   "TF_CONFIG; README: training on a cluster)")
+    p.add_argument("--logical-cpus", type=int, help="with --strategy mirrored on a host "
+                   "without GPUs: split the CPU into this many replicas")
     train_flags(p)
 
     p = add("export", cmd_export, "export a trained model as a TF Serving SavedModel: "

@@ -44,10 +44,11 @@ from prectr_tf.data.build import (VOCAB_FIELDS, BuildConfig, describe, eval_star
 from prectr_tf.data.examples import ExampleBuilder
 from prectr_tf.data.query_normalization import query_ids_for
 from prectr_tf.data.tfrecord import serialize_columns
+from prectr_tf.engines import BEAM_RUNNERS
 from prectr_tf.data.validation import (RejectReport, duplicate_reason, read_log_file,
                                        validate_log)
 
-RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+RUNNERS = BEAM_RUNNERS
 _PARTS = "_beam_parts"  # small results handed from the pipeline to the driver
 _VOCAB_VALUE = "_vocabulary_value_"
 

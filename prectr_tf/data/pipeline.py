@@ -20,6 +20,12 @@ def dataset_schema(data_dir):
     return DataSchema(**read_dataset_info(data_dir)["schema"])
 
 
+# How a multi-worker strategy splits a dataset (`make_dataset(shard_by=)`);
+# TF's own AUTO fails rather than falling back when there are fewer files
+# than workers.
+SHARD_POLICIES = {"data": tf.data.experimental.AutoShardPolicy.DATA,
+                  "file": tf.data.experimental.AutoShardPolicy.FILE}
+
 # Requests are held out by a hash of their id into this many buckets.
 HOLDOUT_BUCKETS = 10_000
 
@@ -34,7 +40,7 @@ def held_out_request(request_id, fraction):
 
 def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_buffer=10_000,
                  repeat=False, drop_remainder=False, seed=None, holdout_fraction=0.0,
-                 holdout=False):
+                 holdout=False, shard_by="data"):
     """Batches of `(features, labels)` from a dataset built by `prectr build`.
 
     Args:
@@ -51,6 +57,12 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
             for early stopping that shares no request with the rest.
         holdout: bool (default False): with `holdout_fraction`, yield the
             held-out requests (True) or the others (False).
+        shard_by: `"data"` (default) or `"file"`: how a multi-worker
+            `tf.distribute` strategy splits the batches between workers.
+            `"data"`: every worker reads every file and keeps every
+            worker-th batch (any number of files); `"file"`: each worker
+            reads whole files of its own (less I/O; at least one file per
+            worker).
 
     Returns:
         a `tf.data.Dataset`.
@@ -87,7 +99,11 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda records: parse_batch(records, schema),
                 num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    if shard_by not in SHARD_POLICIES:
+        raise ValueError(f"shard_by must be one of {sorted(SHARD_POLICIES)}, got {shard_by!r}")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = SHARD_POLICIES[shard_by]
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def read_split_columns(data_dir, split, names, batch_size=4096):

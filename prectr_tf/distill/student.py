@@ -176,7 +176,10 @@ def train_student(pairs, vocabulary, encoder_config, num_levels, out_dir, config
     save_vocabulary(vocabulary, os.path.join(out_dir, VOCABULARY_FILE))
     with open(os.path.join(out_dir, META_FILE), "w") as fh:
         json.dump(meta, fh, indent=2)
-    model.save_weights(weights_path)  # last: its presence marks the folder done
+    # Last, and atomically: its presence marks the folder done (other
+    # workers of a multi-worker run wait for it).
+    model.save_weights(weights_path + ".partial.weights.h5")
+    os.replace(weights_path + ".partial.weights.h5", weights_path)
     return model, meta
 
 

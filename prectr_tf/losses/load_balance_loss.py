@@ -19,7 +19,7 @@ term is deterministic.
 import keras
 from keras import ops
 
-from prectr_tf.losses.masked_loss import flatten_rows
+from prectr_tf.losses.masked_loss import flatten_rows, scale_for_distribution
 
 MODES = ("kl", "squared")
 
@@ -105,7 +105,8 @@ class LoadBalanceLoss(keras.losses.Loss):
     def __call__(self, y_true, y_pred, sample_weight=None):
         with keras.name_scope(self.name):
             y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-            return load_balance(y_pred, sample_weight, self.mode)
+            # Per replica under tf.distribute, scaled like every mean loss.
+            return scale_for_distribution(load_balance(y_pred, sample_weight, self.mode))
 
     def get_config(self):
         config = super().get_config()

@@ -49,13 +49,22 @@ def reduce_masked(losses, mask, sample_weight=None, reduction="sum_over_batch_si
         denominator = ops.sum(weights)
     else:
         denominator = ops.sum(mask_f)
-    loss = ops.divide_no_nan(total, denominator)
-    # As keras.losses.Loss does: mean losses are scaled by 1/replicas under
-    # tf.distribute, because the replicas' gradients are summed.
+    return scale_for_distribution(ops.divide_no_nan(total, denominator))
+
+
+def scale_for_distribution(loss):
+    """A mean loss times 1/replicas under `tf.distribute`, as
+    `keras.losses.Loss` does: the replicas' gradients are summed, so the sum
+    of the scaled per-replica means is their mean."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        loss = loss * (1.0 / replicas)
-    return loss
+    return loss * (1.0 / replicas) if replicas > 1 else loss
+
+
+def unscale_for_distribution(loss):
+    """Undoes `scale_for_distribution`: the replica's mean loss itself,
+    for the loss trackers (Keras does the same for its own)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss * float(replicas) if replicas > 1 else loss
 
 
 class MaskedLoss(keras.losses.Loss, abc.ABC):

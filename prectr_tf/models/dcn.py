@@ -32,8 +32,9 @@ from keras import ops
 from prectr_tf.data.build import read_dataset_info
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
-from prectr_tf.losses.masked_loss import flatten_rows, reduce_masked
+from prectr_tf.losses.masked_loss import flatten_rows, reduce_masked, unscale_for_distribution
 from prectr_tf.metrics import log_loss, masked_auc
+from prectr_tf.models.distribute import DistributedModel
 from prectr_tf.models.dummy import dummy_batch
 from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.prectr_model import QUERY_ID_BUCKETS
@@ -42,7 +43,7 @@ ID_FIELDS = ("user_id", "item_id", "item_category")
 
 
 @keras.saving.register_keras_serializable(package="prectr_tf")
-class DCNv2Baseline(GroupedEvaluation, keras.Model):
+class DCNv2Baseline(DistributedModel, GroupedEvaluation, keras.Model):
     """DCN-v2 over id embeddings, dense item features and the user history.
 
     Args:
@@ -172,7 +173,7 @@ class DCNv2Baseline(GroupedEvaluation, keras.Model):
         # BCE from logits: softplus(z) - y·z, stable for any z.
         losses = ops.softplus(logits) - targets * logits
         loss = reduce_masked(losses, known, sample_weight, "mean_with_sample_weight")
-        self.loss_tracker.update_state(loss)
+        self.loss_tracker.update_state(unscale_for_distribution(loss))
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -11,8 +11,9 @@ O(N) memory, O(N log N) time, nothing per batch. The train step does none of
 this, so it can be XLA-compiled; the test step holds the host call and is
 built without XLA.
 
-Under multi-worker training each worker would see only its own rows; the
-rows would have to be gathered first (not done here).
+Under `tf.distribute` the rows of every replica, on every worker, are
+gathered (`gathered_rows`) before they reach the host, so the grouped
+metrics of a distributed evaluation equal the single-process ones.
 """
 
 import keras
@@ -62,6 +63,12 @@ class EvaluationRows:
             self._parts[name].append(np.asarray(values).reshape(-1))
         return np.zeros((), np.int32)
 
+    def append_if(self, keep, *arrays):
+        """`append` when `keep` (see `gathered_rows`)."""
+        if keep:
+            self.append(*arrays)
+        return np.zeros((), np.int32)
+
     def __len__(self):
         return sum(len(part) for part in self._parts["score"])
 
@@ -69,6 +76,23 @@ class EvaluationRows:
         """dict `column -> [N]` array of every row appended since `reset`."""
         return {name: np.concatenate(parts) if parts else np.zeros(0)
                 for name, parts in self._parts.items()}
+
+
+def gathered_rows(columns):
+    """Under `tf.distribute` with several replicas, in replica context: each
+    column gathered from every replica of every worker (`all_gather`), and
+    whether this replica is the first of its worker — the one that keeps
+    them, so that every worker holds each row once (its grouped metrics are
+    the whole evaluation's, as a single process computes them). Otherwise
+    the columns as they are, kept.
+    """
+    strategy = tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync == 1:
+        return columns, tf.constant(True)
+    context = tf.distribute.get_replica_context()
+    local_replicas = len(strategy.extended.worker_devices)
+    keep = tf.equal(context.replica_id_in_sync_group % local_replicas, 0)
+    return [context.all_gather(column, axis=0) for column in columns], keep
 
 
 def grouped_metrics(columns):
@@ -102,12 +126,12 @@ class GroupedEvaluation:
         weight = (tf.ones_like(score) if sample_weight is None else tf.broadcast_to(
             tf.reshape(tf.cast(sample_weight, tf.float64), [-1]), tf.shape(score)))
         clicks = y["click"] if isinstance(y, dict) else y
-        tf.numpy_function(
-            self.evaluation_rows.append,
-            [score, tf.reshape(clicks, [-1]), weight]
-            + [ids_to_int64(x[name]) for name in ID_COLUMNS]
-            + [tf.reshape(x["user_event_count"], [-1])],
-            tf.int32, stateful=True, name="collect_evaluation_rows")
+        columns = ([score, tf.cast(tf.reshape(clicks, [-1]), tf.int64), weight]
+                   + [ids_to_int64(x[name]) for name in ID_COLUMNS]
+                   + [tf.cast(tf.reshape(x["user_event_count"], [-1]), tf.int64)])
+        columns, keep = gathered_rows(columns)
+        tf.numpy_function(self.evaluation_rows.append_if, [keep] + columns, tf.int32,
+                          stateful=True, name="collect_evaluation_rows")
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def make_test_function(self, force=False):

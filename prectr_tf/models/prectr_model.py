@@ -48,7 +48,9 @@ from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.layers.incentive import RelevanceIncentive
 from prectr_tf.layers.personal_preference import PersonalRelevancePreference
 from prectr_tf.layers.relevance_head import RelevanceHead
+from prectr_tf.losses.masked_loss import unscale_for_distribution
 from prectr_tf.models.config import PRECTRConfig
+from prectr_tf.models.distribute import DistributedModel, reducible_logs
 from prectr_tf.models.dummy import dummy_batch
 from prectr_tf.models.evaluation_rows import GroupedEvaluation
 from prectr_tf.models.relevance_cache import FEATURE as CACHED_R
@@ -59,7 +61,7 @@ QUERY_ID_BUCKETS = PRECTRConfig.query_id_buckets
 
 
 @keras.saving.register_keras_serializable(package="prectr_tf")
-class PRECTRModel(GroupedEvaluation, keras.Model):
+class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
     """PRECTR / PRECTR-V2, every component behind a `PRECTRConfig` switch.
 
     Args:
@@ -288,7 +290,7 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         total = ops.zeros(())
         for task in self.tasks:
             total = total + task.weighted_loss(y, y_pred, x, sample_weight, training)
-        self.total_loss_tracker.update_state(total)
+        self.total_loss_tracker.update_state(unscale_for_distribution(total))
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -329,6 +331,15 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
     def compile_from_config(self, config):
         self.compile(**config)
 
+    def optimizers_and_variables(self):
+        """`[(optimizer, variables)]`: the fine-tuned encoder's variables go to
+        `encoder_optimizer`, every other trainable variable to `optimizer`."""
+        encoder_vars = (self.encoder.trainable_variables
+                        if self.encoder_optimizer is not None else [])
+        encoder_ids = {id(v) for v in encoder_vars}
+        other_vars = [v for v in self.trainable_variables if id(v) not in encoder_ids]
+        return [(self.optimizer, other_vars), (self.encoder_optimizer, encoder_vars)]
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         anchors = None
@@ -338,15 +349,14 @@ class PRECTRModel(GroupedEvaluation, keras.Model):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True, hard_negative_anchors=anchors)
             loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-        encoder_vars = (self.encoder.trainable_variables
-                        if self.encoder_optimizer is not None else [])
-        encoder_ids = {id(v) for v in encoder_vars}
-        other_vars = [v for v in self.trainable_variables if id(v) not in encoder_ids]
-        grads = tape.gradient(loss, other_vars + encoder_vars)
-        self.optimizer.apply(grads[:len(other_vars)], other_vars)
-        if encoder_vars:
-            self.encoder_optimizer.apply(grads[len(other_vars):], encoder_vars)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+        parts = [(opt, variables) for opt, variables in self.optimizers_and_variables()
+                 if variables]
+        grads = tape.gradient(loss, [v for _, variables in parts for v in variables])
+        start = 0
+        for optimizer, variables in parts:
+            optimizer.apply(grads[start:start + len(variables)], variables)
+            start += len(variables)
+        return reducible_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     # --- serialisation --------------------------------------------------
     def get_config(self):

@@ -23,25 +23,41 @@ Each stage checkpoints with `keras.callbacks.BackupAndRestore` under
 `<out>/backup/<stage>` (a killed run resumes mid-stage) and marks itself done
 with its weights in `<out>/<stage>.weights.h5` (a rerun skips it);
 `TerminateOnNaN` stops a diverging run. The final model is `<out>/model.keras`.
+
+Under a `tf.distribute` strategy (`strategy=`, `prectr_tf.models.distribute`)
+the same stages run with the model built in the strategy's scope. With several
+worker processes (`TF_CONFIG`), worker 0 (or the chief) writes `<out>` and
+trains stage 0; the other workers wait for its student, read their share of
+the train files (`make_dataset(shard_by="file")`) and keep their own
+backups and weights under `<out>/workers/<index>` (Keras' `BackupAndRestore`
+and `save` write one file per process); a killed cluster, restarted, resumes
+from them.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
+import time
 
 import keras
 import numpy as np
 import pandas as pd
 
+from prectr_tf.data.build import read_dataset_info
 from prectr_tf.data.pipeline import make_dataset, read_split_columns
-from prectr_tf.distill.student import StudentConfig, load_student, train_student
+from prectr_tf.distill.student import (WEIGHTS_FILE, StudentConfig, load_student,
+                                       train_student)
 from prectr_tf.layers.text_preprocessing import (learn_wordpiece_vocabulary, load_vocabulary,
                                                  save_vocabulary)
+from prectr_tf.models.distribute import is_chief, num_workers, task_from_tf_config
 from prectr_tf.models.prectr_model import PRECTRModel
 from prectr_tf.models.relevance_cache import RelevanceCache
 
 ENCODER_INITS = ("sft", "distilled")
 STAGES = ("stage0_encoder_sft", "stage1_rsl", "stage2_joint")
+# How long a non-chief worker waits for the chief's stage-0 student.
+WORKER_WAIT_SECONDS = 24 * 3600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,11 +143,32 @@ def wordpiece_vocabulary(data_dir, out_dir, size):
     return load_vocabulary(path)
 
 
-def _dataset(data_dir, split, train_config, holdout=False):
+def _dataset(data_dir, split, train_config, holdout=False, shard_by="data"):
     return make_dataset(data_dir, split, batch_size=train_config.batch_size,
                         seed=train_config.seed,
                         holdout_fraction=train_config.stage_validation_fraction,
-                        holdout=holdout)
+                        holdout=holdout, shard_by=shard_by)
+
+
+def _own_dir(out_dir):
+    """Where this process writes: `out_dir` for the chief (or a single
+    process), `<out>/workers/<index>` for the other workers."""
+    if is_chief():
+        return out_dir
+    task_type, task_index = task_from_tf_config()
+    return os.path.join(out_dir, "workers", f"{task_type}-{task_index}")
+
+
+def _wait_for_student(student_dir, timeout_s, poll_s=2.0):
+    """A non-chief worker waits for the chief's stage-0 student."""
+    path = os.path.join(student_dir, WEIGHTS_FILE)
+    deadline = time.monotonic() + timeout_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: the chief's stage-0 student did not appear within "
+                               f"{timeout_s:.0f} s")
+        time.sleep(poll_s)
+    return student_dir
 
 
 def _callbacks(out_dir, stage, extra=()):
@@ -197,11 +234,22 @@ def _set_stage(model, stage):
 def _student_dir(data_dir, model_config, train_config, out_dir, verbose):
     if train_config.encoder_init == "distilled":
         return train_config.distilled_encoder
+    if not is_chief():
+        return _wait_for_student(os.path.join(out_dir, STAGES[0]),
+                                 WORKER_WAIT_SECONDS)
     return pretrain_encoder(data_dir, model_config, train_config, out_dir, verbose=verbose)
 
 
+def _check_shardable(data_dir, workers):
+    files = read_dataset_info(data_dir)["splits"]["train"]["files"]
+    if len(files) < workers:
+        raise ValueError(f"{data_dir}: the train split has {len(files)} file(s) for {workers} "
+                         "workers; each worker reads whole files: rebuild with "
+                         f"`prectr build --num-shards {workers}` or more")
+
+
 def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None, verbose=1,
-                 callbacks=()):
+                 callbacks=(), strategy=None):
     """Train a preset through the stages; returns `(model, history)`.
 
     Args:
@@ -213,8 +261,18 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
             between presets); `None`: as `train_config.encoder_init` says.
         verbose: Keras progress output (0, 1 or 2).
         callbacks: extra Keras callbacks for the stage-1 and stage-2 fits.
+        strategy: a `tf.distribute.Strategy` (`distribute.make_strategy`) to
+            build and train the model under; `None`: the default one.
+            `train_config.batch_size` is the global batch.
     """
     os.makedirs(out_dir, exist_ok=True)
+    own_dir = _own_dir(out_dir)
+    os.makedirs(own_dir, exist_ok=True)
+    workers = num_workers(strategy)
+    if workers > 1:
+        _check_shardable(data_dir, workers)
+    def scope():  # a strategy's scope cannot be entered twice
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
     keras.utils.set_random_seed(train_config.seed)
     history = {}
     student, vocabulary = None, None
@@ -223,8 +281,9 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
                                                   verbose)
         student, vocabulary, _ = load_student(student_dir, model_config.encoder)
     keras.utils.set_random_seed(train_config.seed)
-    model = PRECTRModel.from_dataset(data_dir, model_config, wordpiece_vocabulary=vocabulary)
-    model.build()
+    with scope():
+        model = PRECTRModel.from_dataset(data_dir, model_config, wordpiece_vocabulary=vocabulary)
+        model.build()
     stages = STAGES[1:] if model_config.uses_text else STAGES[2:]
     cache = None
     if model_config.uses_text:
@@ -235,13 +294,15 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         # rerun of a finished run returns a model ready to evaluate.
         if model_config.uses_text:
             _set_stage(model, stage)
-        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
-        path = os.path.join(out_dir, f"{stage}.weights.h5")
+        with scope():
+            model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+        path = os.path.join(own_dir, f"{stage}.weights.h5")
         if os.path.exists(path):
             model.load_weights(path)
             continue
         epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
-        data = _dataset(data_dir, "train", train_config)
+        data = _dataset(data_dir, "train", train_config,
+                        shard_by="file" if workers > 1 else "data")
         validation, stopping = None, []
         if train_config.stage_validation_fraction:
             validation = _dataset(data_dir, "train", train_config, holdout=True)
@@ -257,14 +318,14 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
         fit = model.fit(data, epochs=epochs, shuffle=False, validation_data=validation,
                         steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
-                        callbacks=_callbacks(out_dir, stage, [*stopping, *callbacks]))
+                        callbacks=_callbacks(own_dir, stage, [*stopping, *callbacks]))
         history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         if stopping and fit.history.get("val_loss"):
             # 1-based; a list like every other entry of the history.
             history[stage]["best_epoch"] = [int(np.argmin(fit.history["val_loss"])) + 1]
         model.save_weights(path)
-    model.save(os.path.join(out_dir, "model.keras"))
-    with open(os.path.join(out_dir, "history.json"), "w") as fh:
+    model.save(os.path.join(own_dir, "model.keras"))
+    with open(os.path.join(own_dir, "history.json"), "w") as fh:
         json.dump(history, fh, indent=2)
     return model, history
 
