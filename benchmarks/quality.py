@@ -47,7 +47,8 @@ the relevance head's full-space accuracy and level-0 recall, the incentive's
 gate and τ spread); RelaImpr vs `dnn`; the PRECTR-V2 − v1 GAUC gap on the
 cold-start slice vs the active (high) slice; and per-seed paired differences
 for the issue's expected shape. Every per-seed number goes to `--out` (JSON),
-rewritten after each seed.
+rewritten after each preset: `--resume` goes on from the last finished preset of
+an interrupted seed (which `--report` leaves out until it is done).
 
     python benchmarks/quality.py                     # 5 seeds, 30k impressions
     python benchmarks/quality.py --seeds 1 --out runs/quality.json      # time one seed,
@@ -120,8 +121,14 @@ def _train_config(args, seed):
                        wordpiece_vocabulary_size=args.wordpiece_size, seed=seed)
 
 
-def run_seed(seed, args, work_dir, log=print):
-    """Simulate, build, train every preset, evaluate; the seed's numbers."""
+def run_seed(seed, args, work_dir, log=print, partial=None, on_preset=None):
+    """Simulate, build, train every preset, evaluate; the seed's numbers.
+
+    `partial`: this seed's record from an interrupted run (`"partial":
+    true`); its finished presets are kept, not retrained (the data and stage
+    0 are rebuilt the same from the seed, or reused from `--work-dir`).
+    `on_preset(result)`: called with the seed's record so far after each
+    preset, so that a long seed can be resumed preset by preset."""
     import keras  # noqa: PLC0415
 
     from prectr_tf.data.build import BuildConfig, build_dataset
@@ -189,8 +196,11 @@ def run_seed(seed, args, work_dir, log=print):
               "references": reference_metrics(table),
               "variants": {n: list(v) for n, v in args.variants.items()},
               "stage0": student_diagnostics(student_dir, space),
-              "presets": {}}
+              "presets": dict((partial or {}).get("presets", {})), "partial": True}
     for name in args.presets:
+        if name in result["presets"]:
+            log(f"    {name:<18} kept from the interrupted run", flush=True)
+            continue
         started = time.perf_counter()
         model, history = train_staged(data_dir, model_config(name, args.variants), train_config,
                                       os.path.join(models_dir, name),
@@ -217,7 +227,10 @@ def run_seed(seed, args, work_dir, log=print):
             f"full AUC {full['auc']:.4f} NDCG@10 {full['ndcg_at_10']:.4f}", flush=True)
         del model
         keras.backend.clear_session()
+        if on_preset is not None:
+            on_preset(dict(result, seconds=dict(seconds)))
     result["seconds"] = seconds
+    del result["partial"]
     return result
 
 
@@ -542,8 +555,11 @@ def _resumed(args, meta, seeds):
             raise SystemExit(f"--resume: {args.out} was made with another {key!r}; "
                              "use another --out")
     kept = [s for s in old["per_seed"] if s["seed"] in seeds]
-    print(f"resuming: seeds {[s['seed'] for s in kept]} read from {args.out}", flush=True)
-    return kept, float(sum(s["seconds"]["total"] for s in kept))
+    done = [s["seed"] for s in kept if not s.get("partial")]
+    print(f"resuming: seeds {done} read from {args.out}"
+          + "".join(f"; seed {s['seed']} has {', '.join(s['presets'])} done" for s in kept
+                    if s.get("partial")), flush=True)
+    return kept, float(sum(s["seconds"].get("total", 0.0) for s in kept))
 
 
 def write_results(path, meta, per_seed):
@@ -567,7 +583,8 @@ def merged(paths):
                                  f"{paths[0]}")
     per_seed = {}
     for run in runs:
-        per_seed.update({s["seed"]: s for s in run["per_seed"]})
+        # A seed interrupted between presets is not joined until it is done.
+        per_seed.update({s["seed"]: s for s in run["per_seed"] if not s.get("partial")})
     per_seed = [per_seed[k] for k in sorted(per_seed)]
     meta = dict(meta, seeds=[s["seed"] for s in per_seed], joined_from=list(paths),
                 seconds_total=float(sum(s["seconds"]["total"] for s in per_seed)))
@@ -610,10 +627,11 @@ def main(argv=None):
     parser.add_argument("--stage-patience", type=int, default=2)
     parser.add_argument("--wordpiece-size", type=int, default=2000)
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
-                        help="JSON of every per-seed number (rewritten after each seed)")
+                        help="JSON of every per-seed number (rewritten after each preset)")
     parser.add_argument("--work-dir", help="keep datasets and models here (default: a temp dir)")
     parser.add_argument("--resume", action="store_true",
-                        help="reuse the seeds already in --out (same settings) and run the rest")
+                        help="reuse the seeds already in --out (same settings) and run the rest; "
+                             "a seed interrupted after some presets goes on from them")
     parser.add_argument("--quick", action="store_true",
                         help="1 seed, a tiny simulator and 5 steps per epoch: a smoke run")
     parser.add_argument("--report", nargs="+", metavar="JSON",
@@ -655,13 +673,22 @@ def main(argv=None):
     per_seed, earlier_seconds = _resumed(args, meta, seeds)
     started = time.perf_counter() - earlier_seconds
     for seed in seeds:
-        if any(s["seed"] == seed for s in per_seed):
+        partial = next((s for s in per_seed if s["seed"] == seed), None)
+        if partial is not None and not partial.get("partial"):
             continue
-        seed_started = time.perf_counter()
+        per_seed = [s for s in per_seed if s["seed"] != seed]
+        earlier = (partial or {}).get("seconds", {}).get("total", 0.0)
+        seed_started = time.perf_counter() - earlier
         work = (os.path.join(args.work_dir, f"seed-{seed}") if args.work_dir
                 else tempfile.mkdtemp(prefix=f"quality-seed-{seed}-"))
+
+        def on_preset(record, seed_started=seed_started):
+            # The seed so far, written after each preset: --resume goes on from it.
+            record["seconds"]["total"] = time.perf_counter() - seed_started
+            write_results(args.out, meta, per_seed + [record])
+
         try:
-            result = run_seed(seed, args, work)
+            result = run_seed(seed, args, work, partial=partial, on_preset=on_preset)
         finally:
             if not args.work_dir:
                 shutil.rmtree(work, ignore_errors=True)

@@ -173,14 +173,27 @@ def cmd_convert(args):
 
 
 def cmd_train(args):
-    from prectr_tf.models.distribute import is_chief, make_strategy  # noqa: PLC0415
+    from prectr_tf.models.distribute import (is_chief, make_strategy,  # noqa: PLC0415
+                                             task_from_tf_config)
     from prectr_tf.models.training import evaluate, train_staged  # noqa: PLC0415
     config = _load(args)
     model_config = _model_config(args, config, args.preset)
-    strategy = (make_strategy(args.strategy, logical_cpus=args.logical_cpus)
-                if args.strategy != "default" else None)
-    model, _ = train_staged(args.data, model_config, config["train"], args.out,
-                            verbose=0 if args.quiet else 1, strategy=strategy)
+    if args.strategy == "parameter_server":
+        import keras  # noqa: PLC0415
+
+        from prectr_tf.models import parameter_server as ps  # noqa: PLC0415
+        if task_from_tf_config()[0] in ("worker", "ps"):
+            ps.run_server()  # until the cluster is torn down
+            return
+        ps.train_parameter_server(args.data, model_config, config["train"], args.out,
+                                  make_strategy(args.strategy), verbose=0 if args.quiet else 1)
+        # Evaluated here, on the coordinator, from the saved model.
+        model = keras.models.load_model(os.path.join(args.out, "model.keras"))
+    else:
+        strategy = (make_strategy(args.strategy, logical_cpus=args.logical_cpus)
+                    if args.strategy != "default" else None)
+        model, _ = train_staged(args.data, model_config, config["train"], args.out,
+                                verbose=0 if args.quiet else 1, strategy=strategy)
     # Every worker evaluates (the metrics gather all rows); the chief writes.
     results = evaluate(model, args.data, args.split)
     if is_chief():
@@ -550,9 +563,10 @@ def _parser():
     p.add_argument("--split", default="eval", help="split to evaluate after training")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--strategy", choices=STRATEGIES, default="default",
-                   help="tf.distribute strategy: mirrored (local devices) or "
-                   "multi_worker_mirrored (the cluster and this process's task read from "
-                   "TF_CONFIG; README: training on a cluster)")
+                   help="tf.distribute strategy: mirrored (local devices), "
+                   "multi_worker_mirrored or parameter_server (the cluster and this process's "
+                   "task read from TF_CONFIG; a parameter_server worker or ps task serves until "
+                   "killed; README: training on a cluster)")
     p.add_argument("--logical-cpus", type=int, help="with --strategy mirrored on a host "
                    "without GPUs: split the CPU into this many replicas")
     train_flags(p)

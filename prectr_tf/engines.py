@@ -8,5 +8,5 @@ and the modules that run them share one list.
   (`prectr_tf.data.beam_build`).
 """
 
-STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "parameter_server")
 BEAM_RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")

@@ -233,3 +233,76 @@ def test_bad_sharding_is_refused_with_the_fix_named(tiny_dataset):
     _check_shardable(data_dir, 1)
     with pytest.raises(ValueError, match="shard_by must be one of"):
         make_dataset(data_dir, "train", shard_by="rows")
+
+
+PARAMETER_SERVER_CHIEF = textwrap.dedent("""
+    import json, sys
+    import keras
+    from prectr_tf.config import load_config
+    from prectr_tf.cli import _sections
+    from prectr_tf.models.config import preset
+    from prectr_tf.models.distribute import make_strategy
+    from prectr_tf.models.parameter_server import train_parameter_server
+    config_path, data_dir, out = sys.argv[1:4]
+    kill_epoch = int(sys.argv[4])
+    config = load_config(config_path, _sections())
+
+    class Kill(keras.callbacks.Callback):
+        # At the kill_epoch-th epoch end of the run (stage 1 has one epoch).
+        ends = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            Kill.ends += 1
+            if Kill.ends == kill_epoch:
+                raise KeyboardInterrupt
+
+    strategy = make_strategy("parameter_server")
+    model, history = train_parameter_server(
+        data_dir, preset("prectr_v2", encoder=config["model"].encoder), config["train"], out,
+        strategy, verbose=0, callbacks=[Kill()] if kill_epoch >= 0 else [])
+    devices = {v.path: v.value.device for v in model.user_embedding.weights}
+    print("RESULT " + json.dumps({"history": history, "devices": devices}))
+""")
+
+
+def test_a_parameter_server_cluster_trains_prectr_v2_resumes_and_spreads_the_tables(
+        sharded_dataset):
+    root, config = sharded_dataset
+    data_dir, out = root / "dataset", root / "ps"
+    single = subprocess.run(
+        [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config), "--data",
+         str(data_dir), "--preset", "prectr_v2", "--quiet", "--out", str(root / "ps_single")],
+        capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert single.returncode == 0, single.stderr[-3000:]
+    chief, *servers = local_cluster(2, num_ps=2)
+    # Workers and parameter servers: `prectr train` serves until killed.
+    serve = [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config),
+             "--data", str(data_dir), "--out", str(out), "--strategy", "parameter_server"]
+    procs = [subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(ENV, TF_CONFIG=task)) for task in servers]
+    try:
+        run = [sys.executable, "-c", PARAMETER_SERVER_CHIEF, str(config), str(data_dir),
+               str(out)]
+        env = dict(ENV, TF_CONFIG=chief)
+        # Killed after stage 1 and stage 2's first epoch.
+        killed = subprocess.run(run + ["2"], capture_output=True, text=True, env=env,
+                                timeout=TIMEOUT)
+        assert killed.returncode != 0 and "KeyboardInterrupt" in killed.stderr
+        assert (out / "stage1_rsl.weights.h5").exists()
+        assert (out / "backup" / "stage2_joint").exists()
+        resumed = _result(subprocess.run(run + ["-1"], capture_output=True, text=True,
+                                         env=env, timeout=TIMEOUT))
+    finally:
+        for p in procs:
+            p.kill()
+    # Stage 1 was done; stage 2 resumed after its checkpointed epoch 0.
+    assert list(resumed["history"]) == ["stage2_joint"]
+    assert len(resumed["history"]["stage2_joint"]["loss"]) == 2
+    # Each id table is split in two, one part on each parameter server.
+    assert sorted(d.split("/task:")[1][0] for d in resumed["devices"].values()) == ["0", "1"]
+    assert all("/job:ps/" in d for d in resumed["devices"].values())
+    # Asynchronous updates from two workers, each shuffling the whole split:
+    # stated tolerance 10 % of the single process's epoch losses.
+    one = json.loads((root / "ps_single" / "history.json").read_text())["stage2_joint"]["loss"]
+    np.testing.assert_allclose(resumed["history"]["stage2_joint"]["loss"], one[1:], rtol=0.10)
+    assert (out / "model.keras").exists()

@@ -169,3 +169,35 @@ def test_an_empty_vocabulary_sends_every_id_to_the_oov_bucket():
     assert np.all(out[0, 0] == 0) and np.allclose(out[0, 1], out[1, 0])
     again = IdEmbedding.from_config(layer.get_config())
     assert again.lookup(ids).numpy().tolist() == [[0, 1], [1, 0]]
+
+
+@pytest.mark.parametrize("num_shards", [2, 3, 7])
+def test_a_sharded_table_looks_up_what_one_table_holds(num_shards):
+    vocabulary = [f"u{i}" for i in range(10)]  # 12 rows: padding, OOV, 10 ids
+    one = IdEmbedding(4, vocabulary=vocabulary)
+    split = IdEmbedding(4, vocabulary=vocabulary, num_shards=num_shards)
+    ids = tf.constant([["u0", "u9", ""], ["new", "u4", "u5"]])
+    one(ids), split(ids)
+    sizes = [t.embeddings.shape[0] for t in split.shards]
+    # "div" layout: contiguous rows, the first 12 % n shards one row longer.
+    assert sum(sizes) == 12 and max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes)[::-1]
+    table = one.table.embeddings.numpy()
+    for shard, rows in zip(split.shards, np.split(table, np.cumsum(sizes)[:-1])):
+        shard.embeddings.assign(rows)
+    np.testing.assert_allclose(split(ids).numpy(), one(ids).numpy(), atol=0)
+    assert not split(ids).numpy()[0, 2].any()  # padding stays an exact zero
+    # Gradients reach only the shards holding the looked-up rows.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(split(tf.constant(["u9"])))
+    grads = tape.gradient(loss, [t.embeddings for t in split.shards])
+    touched = [g is not None and np.abs(tf.convert_to_tensor(g).numpy()).sum() > 0
+               for g in grads]
+    assert sum(touched) == 1 and touched[-1]
+    again = IdEmbedding.from_config(split.get_config())
+    assert again.num_shards == num_shards and len(again.shards) == num_shards
+
+
+def test_shards_are_at_most_the_rows_and_at_least_one():
+    assert IdEmbedding(2, vocabulary=["a"], num_shards=8).num_shards == 3
+    with pytest.raises(ValueError, match="num_shards must be >= 1"):
+        IdEmbedding(2, vocabulary=["a"], num_shards=0)

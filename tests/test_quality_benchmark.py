@@ -80,3 +80,17 @@ def test_report_joins_seeds_of_runs_with_the_same_settings(tmp_path):
     other = _write(tmp_path / "c.json", [_seed(3, auc)], eval_fraction=0.1)
     with pytest.raises(SystemExit, match="eval_fraction"):
         quality.merged([a, other])
+
+
+def test_an_interrupted_seed_is_resumed_from_its_presets_and_never_joined(tmp_path, capsys):
+    done = _seed(0, {"dnn": 0.6, "prectr_v1": 0.65})
+    partial = dict(_seed(1, {"dnn": 0.61}), partial=True)
+    out = _write(tmp_path / "run.json", [done, partial], encoder_init="sft", judge_accuracy=None)
+    meta = json.loads(open(out).read())["meta"]
+    args = argparse.Namespace(resume=True, out=out)
+    kept, seconds = quality._resumed(args, meta, [0, 1])
+    # Both come back: seed 0 to be skipped, seed 1 to go on after dnn.
+    assert [s["seed"] for s in kept] == [0, 1] and kept[1]["partial"]
+    assert "seed 1 has dnn done" in capsys.readouterr().out and seconds == 20.0
+    _, joined = quality.merged([out])
+    assert [s["seed"] for s in joined] == [0]

@@ -16,6 +16,7 @@ nothing to sums and get no gradient.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 STRING = "string"
@@ -69,6 +70,13 @@ class IdEmbedding(keras.layers.Layer):
             its decimal string would only cost time.
         embeddings_initializer: initializer of the table.
         embeddings_regularizer: regularizer of the table.
+        num_shards: int (default 1). Split the table into this many
+            variables of contiguous rows (the "div" layout of
+            `tf.nn.embedding_lookup`; the first `rows % num_shards` shards
+            hold one row more; a table of fewer rows gets one shard a row).
+            Under `ParameterServerStrategy` each is placed on a parameter
+            server in turn, so a table larger than one server is spread over
+            several (`PRECTRConfig.embedding_shards`); the lookup is the same.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -92,7 +100,7 @@ class IdEmbedding(keras.layers.Layer):
 
     def __init__(self, output_dim, vocabulary=None, num_oov_indices=1, num_buckets=None,
                  id_dtype=STRING, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, **kwargs):
+                 embeddings_regularizer=None, num_shards=1, **kwargs):
         super().__init__(**kwargs)
         if id_dtype not in (STRING, INT64):
             raise ValueError(f"id_dtype must be 'string' or 'int64', got {id_dtype!r}")
@@ -132,13 +140,29 @@ class IdEmbedding(keras.layers.Layer):
                 self.index = keras.layers.Hashing(num_bins=self.num_buckets + 1,
                                                   mask_value="", name="hashing")
             self.input_dim = 1 + self.num_buckets
-        self.table = keras.layers.Embedding(
-            self.input_dim, self.output_dim,
+        if int(num_shards) < 1:
+            raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+        self.num_shards = min(int(num_shards), self.input_dim)
+        size, extra = divmod(self.input_dim, self.num_shards)
+        tables = [keras.layers.Embedding(
+            size + (s < extra), self.output_dim,
             embeddings_initializer=self.embeddings_initializer,
-            embeddings_regularizer=self.embeddings_regularizer, name="table")
+            embeddings_regularizer=self.embeddings_regularizer,
+            name="table" if self.num_shards == 1 else f"table_{s}")
+            for s in range(self.num_shards)]
+        # One shard stays the `table` attribute that checkpoints written
+        # before sharding existed hold.
+        if self.num_shards == 1:
+            self.table = tables[0]
+        else:
+            self.shards = tables
 
     def build(self, input_shape):
-        self.table.build(tuple(input_shape))
+        for table in self._tables():
+            table.build(tuple(input_shape))
+
+    def _tables(self):
+        return [self.table] if self.num_shards == 1 else self.shards
 
     def lookup(self, inputs):
         """Row index of each id (int64, same shape); 0 for padding."""
@@ -149,7 +173,10 @@ class IdEmbedding(keras.layers.Layer):
 
     def call(self, inputs):
         index = self.lookup(inputs)
-        vectors = self.table(index)
+        if self.num_shards == 1:
+            vectors = self.table(index)
+        else:
+            vectors = tf.nn.embedding_lookup([t.embeddings.value for t in self.shards], index)
         # Multiplying (rather than relying on row 0 being zero) keeps padding
         # exactly zero after training and blocks its gradient.
         keep = ops.cast(ops.expand_dims(index > 0, -1), vectors.dtype)
@@ -168,6 +195,7 @@ class IdEmbedding(keras.layers.Layer):
             "id_dtype": self.id_dtype,
             "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": keras.regularizers.serialize(self.embeddings_regularizer),
+            "num_shards": self.num_shards,
         })
         return config
 

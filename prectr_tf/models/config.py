@@ -135,6 +135,10 @@ class PRECTRConfig:
             (exact at inference; the same item shown for the same query in
             several requests repeats pairs).
         query_id_buckets: hash buckets of the query-id embedding.
+        embedding_shards: variables each id embedding table is split into
+            (`IdEmbedding(num_shards=)`); under `ParameterServerStrategy`
+            they are spread over the parameter servers (`prectr train
+            --strategy parameter_server` sets it to their number when 1).
         relevance_head_units: MLP widths of the relevance head.
         relevance_id_features: the relevance head also reads the query, item
             and category embeddings and the item features (`CTRTower.context`
@@ -184,6 +188,7 @@ class PRECTRConfig:
     encoder_learning_rate_multiplier: float = 0.1
     dedup_pairs: bool = True
     query_id_buckets: int = 100_003
+    embedding_shards: int = 1
     relevance_head_units: tuple[int, ...] = (64,)
     relevance_id_features: bool | None = None
     attention_hidden_units: tuple[int, ...] = (32, 16)
@@ -196,6 +201,8 @@ class PRECTRConfig:
     incentive_hidden_units: tuple[int, ...] = (32,)
 
     def __post_init__(self):
+        if self.embedding_shards < 1:
+            raise ValueError(f"embedding_shards must be >= 1, got {self.embedding_shards}")
         if self.encoder_mode not in ENCODER_MODES:
             raise ValueError(f"encoder_mode must be one of {ENCODER_MODES}, got "
                              f"{self.encoder_mode!r}")

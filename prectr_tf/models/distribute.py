@@ -9,8 +9,12 @@ Strategies (`make_strategy`):
   CPU-only host, `logical_cpus` splits the CPU into that many devices);
 * `"multi_worker_mirrored"` — `MultiWorkerMirroredStrategy`, one process per
   worker, the cluster read from `TF_CONFIG`; each worker reads its share of
-  the dataset's files (`make_dataset(shard_by="file")`). `local_cluster`
-  writes the `TF_CONFIG`s of a cluster on one host.
+  the dataset's files (`make_dataset(shard_by="file")`);
+* `"parameter_server"` — `ParameterServerStrategy`: a `chief` coordinator,
+  `worker`s and `ps` servers from `TF_CONFIG`, trained by
+  `prectr_tf.models.parameter_server` (Keras 3's `fit` has no such path).
+
+`local_cluster` writes the `TF_CONFIG`s of a cluster on one host.
 
 Keras 3 builds a model under a strategy by averaging a batch across replicas
 (`_maybe_symbolic_build`), which fails on string features; our models are
@@ -60,28 +64,35 @@ def make_strategy(name="default", logical_cpus=None):
     if not resolver.cluster_spec().jobs:
         raise ValueError(f"strategy {name!r} needs a cluster in the TF_CONFIG environment "
                          "variable (README: training on a cluster)")
-    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+    return tf.distribute.experimental.ParameterServerStrategy(resolver)
 
 
-def local_cluster(num_workers, host="localhost"):
-    """The `TF_CONFIG` of each worker of a `num_workers`-process cluster on
-    this host, on free ports (worker 0, the chief, first).
+def local_cluster(num_workers, num_ps=0, host="localhost"):
+    """The `TF_CONFIG` of every task of a cluster on this host, on free
+    ports: `num_workers` workers (worker 0, the chief, first); with
+    `num_ps` > 0 a parameter-server cluster: a `chief` (the coordinator)
+    first, then the workers, then the `ps` servers.
 
     Example:
-    >>> configs = local_cluster(2)
-    >>> [json.loads(c)["task"] for c in configs]
+    >>> [json.loads(c)["task"] for c in local_cluster(2)]
     [{'type': 'worker', 'index': 0}, {'type': 'worker', 'index': 1}]
+    >>> [json.loads(c)["task"]["type"] for c in local_cluster(2, num_ps=1)]
+    ['chief', 'worker', 'worker', 'ps']
     """
-    sockets = [socket.socket() for _ in range(num_workers)]
+    counts = {"chief": 1 if num_ps else 0, "worker": num_workers, "ps": num_ps}
+    sockets = [socket.socket() for _ in range(sum(counts.values()))]
     try:
         for sock in sockets:
             sock.bind((host, 0))
-        workers = [f"{host}:{sock.getsockname()[1]}" for sock in sockets]
+        addresses = iter(f"{host}:{sock.getsockname()[1]}" for sock in sockets)
+        cluster = {job: [next(addresses) for _ in range(n)] for job, n in counts.items() if n}
     finally:
         for sock in sockets:
             sock.close()
-    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
-            for i in range(num_workers)]
+    return [json.dumps({"cluster": cluster, "task": {"type": job, "index": i}})
+            for job, addresses in cluster.items() for i in range(len(addresses))]
 
 
 def task_from_tf_config():

@@ -99,14 +99,15 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
                                      else list(wordpiece_vocabulary))
         c, k = self.config, self.config.num_relevance_levels
         dim = c.embedding_dim
+        shards = c.embedding_shards
         self.user_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["user_id"],
-                                          name="user_embedding")
+                                          num_shards=shards, name="user_embedding")
         self.item_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["item_id"],
-                                          name="item_embedding")
+                                          num_shards=shards, name="item_embedding")
         self.category_embedding = IdEmbedding(dim, vocabulary=self.vocabularies["item_category"],
-                                              name="category_embedding")
+                                              num_shards=shards, name="category_embedding")
         self.query_embedding = IdEmbedding(dim, num_buckets=c.query_id_buckets, id_dtype="int64",
-                                           name="query_embedding")
+                                           num_shards=shards, name="query_embedding")
         # The dnn baseline has one click logit and no relevance: P = σ(b).
         self.ctr_tower = BaseCTRTower(
             k if c.uses_text else 1, self.user_embedding, self.item_embedding,
@@ -341,6 +342,14 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
         return [(self.optimizer, other_vars), (self.encoder_optimizer, encoder_vars)]
 
     def train_step(self, data):
+        return reducible_logs(self.train_step_loss(data)[1])
+
+    def train_step_loss(self, data):
+        """One training step; `(loss, logs)`: the batch's objective (as a
+        single process computes it) with `train_step`'s logs. A loop whose
+        workers update shared metrics concurrently reads the loss from here:
+        Keras 3 variables `assign_add` by read-modify-write, so concurrent
+        metric updates on parameter servers can be lost."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         anchors = None
         if self.config.use_debias:
@@ -356,7 +365,8 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
         for optimizer, variables in parts:
             optimizer.apply(grads[start:start + len(variables)], variables)
             start += len(variables)
-        return reducible_logs(self.compute_metrics(x, y, y_pred, sample_weight))
+        return (unscale_for_distribution(loss),
+                self.compute_metrics(x, y, y_pred, sample_weight))
 
     # --- serialisation --------------------------------------------------
     def get_config(self):

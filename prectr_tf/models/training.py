@@ -218,9 +218,12 @@ def pretrain_encoder(data_dir, model_config, train_config, out_dir, vocabulary=N
     return student_dir
 
 
-def _set_stage(model, stage):
+def set_stage(model, stage):
     """Stage 1 trains the relevance head alone on the relevance loss; stage 2
-    restores the preset's trainability and the full objective."""
+    restores the preset's trainability and the full objective. A model
+    without text has stage 2 only and nothing to set."""
+    if not model.config.uses_text:
+        return
     rsl_only = stage == STAGES[1]
     for layer in model.layers:
         if layer is model.encoder:
@@ -248,6 +251,27 @@ def _check_shardable(data_dir, workers):
                          f"`prectr build --num-shards {workers}` or more")
 
 
+def initial_model(data_dir, model_config, train_config, out_dir, student_dir=None, verbose=1,
+                  scope=contextlib.nullcontext):
+    """The preset's model built in `scope()`, its encoder and relevance head
+    started from the stage-0 student (trained or waited for, as
+    `train_staged` does), and the stages left to train: `(model, stages)`."""
+    keras.utils.set_random_seed(train_config.seed)
+    student, vocabulary = None, None
+    if model_config.uses_text:
+        student_dir = student_dir or _student_dir(data_dir, model_config, train_config, out_dir,
+                                                  verbose)
+        student, vocabulary, _ = load_student(student_dir, model_config.encoder)
+    keras.utils.set_random_seed(train_config.seed)
+    with scope():
+        model = PRECTRModel.from_dataset(data_dir, model_config, wordpiece_vocabulary=vocabulary)
+        model.build()
+    if model_config.uses_text:
+        model.encoder.set_weights(student.encoder.get_weights())
+        model.relevance_head.load_head(student.head)
+    return model, (STAGES[1:] if model_config.uses_text else STAGES[2:])
+
+
 def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None, verbose=1,
                  callbacks=(), strategy=None):
     """Train a preset through the stages; returns `(model, history)`.
@@ -273,27 +297,13 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         _check_shardable(data_dir, workers)
     def scope():  # a strategy's scope cannot be entered twice
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
-    keras.utils.set_random_seed(train_config.seed)
-    history = {}
-    student, vocabulary = None, None
-    if model_config.uses_text:
-        student_dir = student_dir or _student_dir(data_dir, model_config, train_config, out_dir,
-                                                  verbose)
-        student, vocabulary, _ = load_student(student_dir, model_config.encoder)
-    keras.utils.set_random_seed(train_config.seed)
-    with scope():
-        model = PRECTRModel.from_dataset(data_dir, model_config, wordpiece_vocabulary=vocabulary)
-        model.build()
-    stages = STAGES[1:] if model_config.uses_text else STAGES[2:]
-    cache = None
-    if model_config.uses_text:
-        model.encoder.set_weights(student.encoder.get_weights())
-        model.relevance_head.load_head(student.head)
+    model, stages = initial_model(data_dir, model_config, train_config, out_dir, student_dir,
+                                  verbose, scope)
+    history, cache = {}, None
     for stage in stages:
         # Set up and compile even a stage that is already done, so that a
         # rerun of a finished run returns a model ready to evaluate.
-        if model_config.uses_text:
-            _set_stage(model, stage)
+        set_stage(model, stage)
         with scope():
             model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
         path = os.path.join(own_dir, f"{stage}.weights.h5")
