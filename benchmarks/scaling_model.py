@@ -127,6 +127,8 @@ def main(argv=None):
     print(f"apache-beam {apache_beam.__version__}; measured on a simulated log of "
           f"{args.sample_impressions:,} impressions (seed {args.seed})")
     measured = measure(args.sample_impressions, args.seed)
+    print(f"sample: {measured['log_rows']:,} valid rows, {measured['users']:,} users, "
+          f"{measured['queries']:,} queries")
     n = args.impressions
     print(f"\n## Beam build of {n:.3g} impressions: bytes shuffled per GroupByKey")
     print(f"{'shuffle':<40} {'bytes/impression':>16} {'volume':>12}")
