@@ -81,8 +81,8 @@ def test_shards_split_like_numpy_array_split():
                                    enumerate(np.array_split(np.arange(total),
                                                             min(4, -(-total // 3))))])
         layout = beam_build._shard_layout([(0, "train", total)])
-        got = [beam_build._assemble(((0, 0), {"rank": [("train", rank)], "user": [{}],
-                                              "query": [{}]}), layout, config)[0][1]
+        got = [beam_build._assemble(_joined(0, 0, rank=[("train", rank)], user=[{}],
+                                            query=[{}]), layout, config)[0][1]
                for rank in range(total)]
         assert got == list(expected), total
 
@@ -90,8 +90,14 @@ def test_shards_split_like_numpy_array_split():
 def test_a_row_that_lost_a_part_at_the_join_stops_the_build():
     layout = beam_build._shard_layout([(1, "train", 10)])
     with pytest.raises(RuntimeError, match=r"row 7 of log file 1: .*\('query', 0\)"):
-        beam_build._assemble(((1, 7), {"rank": [("train", 7)], "user": [{}], "query": []}),
+        beam_build._assemble(_joined(1, 7, rank=[("train", 7)], user=[{}], query=[]),
                              layout, BuildConfig())
+
+
+def _joined(index, row, **parts):
+    """What the join hands `_assemble` for one row: each part as encoded."""
+    return (index, row), {name: [beam_build._encode_part(((index, row), part))[1]
+                                 for part in values] for name, values in parts.items()}
 
 
 def test_shard_layout_offsets_each_file_by_the_earlier_files_of_its_split():
