@@ -153,8 +153,9 @@ def main(argv=None):
                 base = base or mean
                 std = float(rates.std(ddof=1)) if len(rates) > 1 else float("nan")
                 result["runs"][f"{name}/{workers}"] = dict(record, rates=rates.tolist())
-                print(f"{name:<10} {workers:>7} {mean:>10,.0f} ± {std:>5,.0f} {rates.min():>8,.0f} "
-                      f"{rates.max():>8,.0f} {mean / base:>6.2f}", flush=True)
+                print(f"{name:<10} {workers:>7} {mean:>10,.0f} ± {std:>5,.0f} "
+                      f"{rates.min():>8,.0f} {rates.max():>8,.0f} {mean / base:>6.2f}",
+                      flush=True)
     print(f"load average at end: {os.getloadavg()}")
     if args.out:
         with open(args.out, "w") as fh:
