@@ -29,7 +29,7 @@ the same stages run with the model built in the strategy's scope. With several
 worker processes (`TF_CONFIG`), worker 0 (or the chief) writes `<out>` and
 trains stage 0; the other workers wait for its student, read their share of
 the train files (`make_dataset(shard_by="file")`) and keep their own
-backups and weights under `<out>/workers/<index>` (Keras' `BackupAndRestore`
+backups and weights under `<out>/workers/<task>-<index>` (Keras' `BackupAndRestore`
 and `save` write one file per process); a killed cluster, restarted, resumes
 from them.
 """
@@ -255,7 +255,7 @@ def initial_model(data_dir, model_config, train_config, out_dir, student_dir=Non
                   scope=contextlib.nullcontext):
     """The preset's model built in `scope()`, its encoder and relevance head
     started from the stage-0 student (trained or waited for, as
-    `train_staged` does), and the stages left to train: `(model, stages)`."""
+    `train_staged` does), and the preset's stages: `(model, stages)`."""
     keras.utils.set_random_seed(train_config.seed)
     student, vocabulary = None, None
     if model_config.uses_text:
