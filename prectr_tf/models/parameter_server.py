@@ -27,6 +27,7 @@ once, lose updates (Keras 3 variables `assign_add` by read-modify-write), so
 the model is evaluated from `<out>/model.keras` after training.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -76,8 +77,6 @@ def train_parameter_server(data_dir, model_config, train_config, out_dir, strate
         `(model, history)` as `train_staged`; the model's variables are on
         the parameter servers (load `<out>/model.keras` to use it locally).
     """
-    import dataclasses  # noqa: PLC0415
-
     if train_config.stage_validation_fraction:
         raise ValueError("parameter-server training does not stop stages early: set "
                          "train.stage_validation_fraction to 0")
