@@ -158,7 +158,12 @@ class DistributedModel:
             raise ValueError(f"{type(self).__name__}: call build() inside the strategy's "
                              "scope before fit/evaluate")
         with self.distribute_strategy.scope():
-            for optimizer, variables in self.optimizers_and_variables():
-                if optimizer is not None and not optimizer.built and variables:
-                    optimizer.build(variables)
+            self.build_optimizers()
+
+    def build_optimizers(self):
+        """Build every optimizer on its variables (call in the strategy's
+        scope: their slots are created where the variables live)."""
+        for optimizer, variables in self.optimizers_and_variables():
+            if optimizer is not None and not optimizer.built and variables:
+                optimizer.build(variables)
 

@@ -100,9 +100,7 @@ def train_parameter_server(data_dir, model_config, train_config, out_dir, strate
         set_stage(model, stage)
         with strategy.scope():
             model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
-            for optimizer, variables in model.optimizers_and_variables():
-                if optimizer is not None and variables:
-                    optimizer.build(variables)
+            model.build_optimizers()
         path = os.path.join(out_dir, f"{stage}.weights.h5")
         if os.path.exists(path):
             model.load_weights(path)
