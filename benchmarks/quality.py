@@ -20,7 +20,9 @@ For each seed s (the simulator seed and the training seed are both s):
    (query, title) pair of the train requests, shown or not;
 4. train each preset with `train_staged` (stage 1 RSL, stage 2 joint; `dnn`:
    stage 2 only) — `dnn`, `prectr_v1`, `prectr_v2`, `v2_no_cross`,
-   `v2_no_debias`, `v2_frozen_encoder`;
+   `v2_no_debias`, `v2_frozen_encoder`; stage 1 (the relevance head alone
+   over the frozen student) is the same for every text preset, so the first
+   trains it and the others take it (`relevance_stage_from`);
 5. evaluate it (a) on the logged eval split with `evaluate` (AUC, GAUC
    user/query, NDCG@10 and MRR per request with click labels, GAUC user per
    activity bucket) and (b) on the full candidate space of the eval requests
@@ -197,14 +199,20 @@ def run_seed(seed, args, work_dir, log=print, partial=None, on_preset=None):
               "variants": {n: list(v) for n, v in args.variants.items()},
               "stage0": student_diagnostics(student_dir, space),
               "presets": dict((partial or {}).get("presets", {})), "partial": True}
+    stage1_source = None  # the first text preset's stage 1 serves the others
     for name in args.presets:
         if name in result["presets"]:
             log(f"    {name:<18} kept from the interrupted run", flush=True)
             continue
         started = time.perf_counter()
-        model, history = train_staged(data_dir, model_config(name, args.variants), train_config,
-                                      os.path.join(models_dir, name),
-                                      student_dir=student_dir, verbose=0)
+        config = model_config(name, args.variants)
+        shares = config.uses_text and not config.relevance_id_features
+        out_dir = os.path.join(models_dir, name)
+        model, history = train_staged(data_dir, config, train_config, out_dir,
+                                      student_dir=student_dir, verbose=0,
+                                      relevance_stage_from=stage1_source if shares else None)
+        if shares and stage1_source is None:
+            stage1_source = out_dir
         train_seconds = time.perf_counter() - started
         started = time.perf_counter()
         logged = evaluate(model, data_dir, "eval")
@@ -221,7 +229,9 @@ def run_seed(seed, args, work_dir, log=print, partial=None, on_preset=None):
             "epochs": {stage: {"run": len(h.get("loss", [])),
                                "best": h.get("best_epoch", [len(h.get("loss", []))])[0]}
                        for stage, h in history.items()},
-            "seconds": {"train": train_seconds, "evaluate": eval_seconds}}
+            "seconds": {"train": train_seconds, "evaluate": eval_seconds},
+            "stage1_from": (os.path.basename(stage1_source)
+                            if shares and stage1_source != out_dir else None)}
         log(f"    {name:<18} train {train_seconds:5.0f}s  eval {eval_seconds:4.0f}s  "
             f"logged AUC {logged['auc']:.4f} GAUC-u {logged['gauc_user']:.4f}  "
             f"full AUC {full['auc']:.4f} NDCG@10 {full['ndcg_at_10']:.4f}", flush=True)
@@ -417,7 +427,10 @@ def derived(per_seed):
             - (m(s, "prectr_v2", p, f"{q}/high") - m(s, "prectr_v1", p, f"{q}/high")))
     pairs = (("prectr_v2", "prectr_v1"), ("prectr_v1", "dnn"), ("prectr_v2", "dnn"),
              ("prectr_v2", "v2_no_debias"), ("prectr_v2", "v2_no_cross"),
-             ("prectr_v2", "v2_frozen_encoder"))
+             ("prectr_v2", "v2_frozen_encoder"),
+             # V2's architecture without its debias term against v1: which
+             # part of V2 − v1 the correction accounts for.
+             ("v2_no_debias", "prectr_v1"))
     # A variant is compared with the preset it changes (recorded per seed).
     variants = per_seed[0].get("variants", {}) if per_seed else {}
     pairs += tuple((name, base) for name, (base, _) in variants.items())

@@ -11,7 +11,9 @@
              frozen encoder is never a random one.
     stage 1  RSL pre-train: only the model's relevance head (initialised
              from the student's head) trains, on the relevance loss, over the
-             frozen encoder.
+             frozen encoder; the same for every preset whose head reads r
+             only, so presets can share it (`relevance_stage_from`,
+             `prectr_tf.models.relevance_stage`).
     stage 2  joint: everything the preset leaves trainable, on the full
              objective; a fine-tuned encoder at its own, smaller rate.
 
@@ -53,6 +55,8 @@ from prectr_tf.layers.text_preprocessing import (learn_wordpiece_vocabulary, loa
 from prectr_tf.models.distribute import is_chief, num_workers, task_from_tf_config
 from prectr_tf.models.prectr_model import PRECTRModel
 from prectr_tf.models.relevance_cache import RelevanceCache
+from prectr_tf.models.relevance_stage import (load_relevance_stage, relevance_stage_key,
+                                              save_relevance_stage)
 
 ENCODER_INITS = ("sft", "distilled")
 STAGES = ("stage0_encoder_sft", "stage1_rsl", "stage2_joint")
@@ -272,8 +276,39 @@ def initial_model(data_dir, model_config, train_config, out_dir, student_dir=Non
     return model, (STAGES[1:] if model_config.uses_text else STAGES[2:])
 
 
+def _fit_stage(model, stage, data_dir, train_config, out_dir, workers, cache, callbacks,
+               verbose):
+    """`model.fit` for one stage, early-stopped on the held-out requests when
+    `stage_validation_fraction` says; `(history, cache)`: the stage's
+    history and the `RelevanceCache` built for a frozen encoder (or `cache`,
+    reused)."""
+    epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
+    data = _dataset(data_dir, "train", train_config, shard_by="file" if workers > 1 else "data")
+    validation, stopping = None, []
+    if train_config.stage_validation_fraction:
+        validation = _dataset(data_dir, "train", train_config, holdout=True)
+        stopping = [keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=train_config.stage_patience,
+            restore_best_weights=True)]
+    if (model.config.uses_text and model.encoder.mode == "frozen"
+            and train_config.cache_frozen_encoder):
+        cache = cache or RelevanceCache.from_dataset(model, data_dir)
+        data = cache.attach(data)
+        if validation is not None:
+            validation = cache.attach(validation)
+    # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
+    fit = model.fit(data, epochs=epochs, shuffle=False, validation_data=validation,
+                    steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
+                    callbacks=_callbacks(out_dir, stage, [*stopping, *callbacks]))
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    if stopping and fit.history.get("val_loss"):
+        # 1-based; a list like every other entry of the history.
+        history["best_epoch"] = [int(np.argmin(fit.history["val_loss"])) + 1]
+    return history, cache
+
+
 def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None, verbose=1,
-                 callbacks=(), strategy=None):
+                 callbacks=(), strategy=None, relevance_stage_from=None):
     """Train a preset through the stages; returns `(model, history)`.
 
     Args:
@@ -288,6 +323,10 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         strategy: a `tf.distribute.Strategy` (`distribute.make_strategy`) to
             build and train the model under; `None`: the default one.
             `train_config.batch_size` is the global batch.
+        relevance_stage_from: the `out_dir` of another preset's finished run
+            from the same data, student and stage-1 settings, whose stage-1
+            head this run takes instead of training its own
+            (`prectr_tf.models.relevance_stage`); `None`: train stage 1.
     """
     os.makedirs(out_dir, exist_ok=True)
     own_dir = _own_dir(out_dir)
@@ -297,8 +336,11 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         _check_shardable(data_dir, workers)
     def scope():  # a strategy's scope cannot be entered twice
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
+    if model_config.uses_text and student_dir is None:
+        student_dir = _student_dir(data_dir, model_config, train_config, out_dir, verbose)
     model, stages = initial_model(data_dir, model_config, train_config, out_dir, student_dir,
                                   verbose, scope)
+    key = relevance_stage_key(model, data_dir, student_dir, train_config)
     history, cache = {}, None
     for stage in stages:
         # Set up and compile even a stage that is already done, so that a
@@ -310,29 +352,13 @@ def train_staged(data_dir, model_config, train_config, out_dir, student_dir=None
         if os.path.exists(path):
             model.load_weights(path)
             continue
-        epochs = train_config.rsl_epochs if stage == STAGES[1] else train_config.joint_epochs
-        data = _dataset(data_dir, "train", train_config,
-                        shard_by="file" if workers > 1 else "data")
-        validation, stopping = None, []
-        if train_config.stage_validation_fraction:
-            validation = _dataset(data_dir, "train", train_config, holdout=True)
-            stopping = [keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=train_config.stage_patience,
-                restore_best_weights=True)]
-        if (model_config.uses_text and model.encoder.mode == "frozen"
-                and train_config.cache_frozen_encoder):
-            cache = cache or RelevanceCache.from_dataset(model, data_dir)
-            data = cache.attach(data)
-            if validation is not None:
-                validation = cache.attach(validation)
-        # shuffle=False: the tf.data pipeline shuffles; Keras would only warn.
-        fit = model.fit(data, epochs=epochs, shuffle=False, validation_data=validation,
-                        steps_per_epoch=train_config.steps_per_epoch, verbose=verbose,
-                        callbacks=_callbacks(own_dir, stage, [*stopping, *callbacks]))
-        history[stage] = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-        if stopping and fit.history.get("val_loss"):
-            # 1-based; a list like every other entry of the history.
-            history[stage]["best_epoch"] = [int(np.argmin(fit.history["val_loss"])) + 1]
+        if stage == STAGES[1] and relevance_stage_from is not None:
+            history[stage] = load_relevance_stage(model, relevance_stage_from, key)
+        else:
+            history[stage], cache = _fit_stage(model, stage, data_dir, train_config, own_dir,
+                                               workers, cache, callbacks, verbose)
+        if stage == STAGES[1] and key is not None and is_chief():
+            save_relevance_stage(model, own_dir, key, history[stage])
         model.save_weights(path)
     model.save(os.path.join(own_dir, "model.keras"))
     with open(os.path.join(own_dir, "history.json"), "w") as fh:
