@@ -147,6 +147,20 @@ def test_oracle_is_best_reversed_oracle_worst_constant_half(simulated):
     assert by_level["ndcg_at_10_relevance"] == pytest.approx(1.0)
 
 
+def test_slicing_by_any_column_gives_each_slice_its_own_metrics(simulated):
+    _, _, space = simulated
+    table = space.table.assign(parity=np.where(space.table["query_id"] % 2 == 0, "even", "odd"))
+    scores = np.random.default_rng(1).random(len(table)) + table["click_prob"].to_numpy()
+    sliced = full_space_metrics(table, scores, by="parity")
+    assert sliced["count/even"] + sliced["count/odd"] == len(table)
+    assert "count/cold" not in sliced
+    for bucket in ("even", "odd"):
+        rows = (table["parity"] == bucket).to_numpy()
+        alone = full_space_metrics(table[rows], scores[rows])
+        for name in ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "num_requests"):
+            assert sliced[f"{name}/{bucket}"] == alone[name], name
+
+
 def test_reference_space_without_a_build_equals_the_built_space(simulated):
     """`reference_space` counts activity from the log as the builder does, and
     takes the same latest requests; the metrics of the references agree."""

@@ -113,26 +113,29 @@ def _slice_metrics(table, scores, k):
     return out
 
 
-def full_space_metrics(table, scores, k=10):
+def full_space_metrics(table, scores, k=10, by="activity"):
     """Every full-space metric of the module doc, overall and per bucket.
 
     Args:
         table: `FullSpace.table` (or any frame with its columns).
         scores: [N] model scores, aligned with `table`.
-        k: NDCG cut-off.
+        k: int, NDCG cut-off (10).
+        by: str, the column of `table` whose values are the buckets
+            (`"activity"`: cold, low, high; any other column: its distinct
+            values, sorted).
 
     Returns:
         dict: `count`, `num_requests`, `auc`, `gauc_user`, `gauc_query`,
         `ndcg_at_<k>`, `ndcg_at_<k>_relevance`, `auc_unshown`, and each as
-        `<name>/<bucket>` for the buckets cold, low, high.
+        `<name>/<bucket>` per bucket.
     """
     scores = np.asarray(scores, np.float64).ravel()
     if len(scores) != len(table):
         raise ValueError(f"{len(scores)} scores for {len(table)} candidates")
     out = _slice_metrics(table, scores, k)
-    activity = table["activity"].to_numpy()
-    for bucket in ACTIVITY_BUCKETS:
-        rows = activity == bucket
+    column = table[by].to_numpy()
+    for bucket in ACTIVITY_BUCKETS if by == "activity" else sorted(set(column)):
+        rows = column == bucket
         part = table[rows]
         out.update({f"{name}/{bucket}": value
                     for name, value in _slice_metrics(part, scores[rows], k).items()})
