@@ -23,7 +23,7 @@ import sys
 
 import numpy as np
 
-from quality import _cell, _table
+from quality_report import _cell, _table
 
 STAGE0 = ("relevance_accuracy", "level0_recall", "relevance_macro_f1",
           "ndcg_at_10_expected_level")

@@ -30,7 +30,7 @@ import json  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _common import machine_line  # noqa: E402
-from quality import _cell, _table  # noqa: E402
+from quality_report import _cell, _table  # noqa: E402
 
 FREQUENCY = ("1 rare", "2 mid", "3 frequent")
 METRICS = ("ndcg_at_10", "auc", "gauc_user")

@@ -32,7 +32,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _common import machine_line  # noqa: E402
-from quality import _cell, _table, model_config, parse_variant  # noqa: E402
+from quality import model_config, parse_variant  # noqa: E402
+from quality_report import _cell, _table  # noqa: E402
 
 BASE_PRESETS = ("dnn", "prectr_v1", "prectr_v2")
 METRICS = ("auc", "gauc_user", "gauc_query", "ndcg_at_10", "relevance_accuracy",

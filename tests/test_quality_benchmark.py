@@ -1,4 +1,5 @@
-"""The quality benchmark's own logic (no training): variants, joining runs, the summary."""
+"""The quality benchmark's own logic (no training): variants, joining runs, the summary
+(`quality_report`)."""
 
 import argparse
 import json
@@ -12,6 +13,7 @@ from prectr_tf.evaluation.headroom import REFERENCE_SCORERS
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
 import quality  # noqa: E402
+import quality_report  # noqa: E402
 
 
 def test_parse_variant_reads_yaml_scalars_and_rejects_bad_fields():
@@ -57,16 +59,16 @@ def _write(path, seeds, **meta):
 def test_derived_differences_are_per_seed_and_include_variants():
     runs = [_seed(0, {"dnn": 0.6, "prectr_v1": 0.65, "prectr_v2": 0.7, "v2_x": 0.72}),
             _seed(1, {"dnn": 0.6, "prectr_v1": 0.66, "prectr_v2": 0.64, "v2_x": 0.60})]
-    d = quality.derived(runs)
+    d = quality_report.derived(runs)
     np.testing.assert_allclose(d["diff/prectr_v2-prectr_v1/logged/auc"], [0.05, -0.02])
     np.testing.assert_allclose(d["diff/v2_x-prectr_v2/full_space/auc"], [0.02, -0.04])
     # RelaImpr = ((AUC - 0.5) / (AUC_dnn - 0.5) - 1) * 100
     np.testing.assert_allclose(d["relaimpr_vs_dnn/logged/auc/prectr_v1"], [50.0, 60.0])
     # cold gap - high gap: (0.7 - 0.65) - (0.6 - 0.6)
     np.testing.assert_allclose(d["v2_minus_v1/full_space/auc/cold_gap_minus_high_gap"][0], 0.05)
-    text = quality.report({}, runs)
+    text = quality_report.report({}, runs)
     assert "v2_x" in text and "0.6600 ± 0.0849" in text  # the variant's mean ± sample std
-    markdown = quality.report({}, runs, markdown=True)
+    markdown = quality_report.report({}, runs, markdown=True)
     assert "| v2_x | 0.6600 ± 0.0849 |" in markdown and "|---|" in markdown
 
 
