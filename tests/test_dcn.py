@@ -100,3 +100,18 @@ def test_keras_round_trip_gives_identical_predictions(tiny_dataset, tmp_path):
     # compile_from_config restores the compiled state and the optimizer's
     assert loaded.compiled
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 1
+
+
+def test_evaluated_loss_is_the_mean_over_every_row(tiny_dataset):
+    """The reported loss is the numpy BCE over all rows of several batches."""
+    model = _model(tiny_dataset)
+    model.compile(optimizer="adam")
+    data = make_dataset(tiny_dataset[0], "eval", batch_size=64, shuffle=False)
+    clicks, logits = [], []
+    for x, y in data:
+        clicks.append(np.ravel(y["click"] if isinstance(y, dict) else y))
+        logits.append(np.ravel(model(x, training=False)["logit"]))
+    clicks, logits = np.concatenate(clicks).astype(np.float64), np.concatenate(logits)
+    want = float(np.mean(np.logaddexp(0.0, logits) - clicks * logits))
+    results = model.evaluate(data, return_dict=True, verbose=0)
+    assert results["loss"] == pytest.approx(want, rel=1e-4)

@@ -141,6 +141,31 @@ def test_evaluate_reports_every_term_and_grouped_metrics(tiny_dataset):
     assert results["debias_loss"] == 0.0  # no hard negatives at evaluation
 
 
+def _bce(clicks, p):
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return float(np.mean(-(clicks * np.log(p) + (1 - clicks) * np.log(1 - p))))
+
+
+def test_evaluated_loss_is_the_mean_over_every_row(tiny_dataset):
+    """Several batches, the last one short: the reported click loss is the
+    numpy BCE over all rows, not lowered by the step that finds the data
+    exhausted (it used to count as one more batch of loss 0)."""
+    data_dir, _ = tiny_dataset
+    model = _model(tiny_dataset, "dnn")
+    model.compile(optimizer="adam")
+    data = make_dataset(data_dir, "eval", batch_size=64, shuffle=False)
+    clicks, scores = [], []
+    for x, y in data:
+        clicks.append(y["click"].numpy().ravel())
+        scores.append(model(x, training=False)["score"].numpy())
+    clicks, scores = np.concatenate(clicks), np.concatenate(scores)
+    assert len(clicks) % 64 and len(clicks) > 128 and set(np.unique(clicks)) == {0, 1}
+    results = model.evaluate(data, return_dict=True, verbose=0)
+    want = _bce(clicks, scores)
+    assert results["click_loss"] == pytest.approx(want, rel=1e-4)
+    assert results["loss"] == pytest.approx(want, rel=1e-4)
+
+
 @pytest.mark.parametrize("name", ["prectr_v1", "prectr_v2"])
 def test_weight_two_equals_the_row_twice(tiny_dataset, name):
     """Every term of the objective and its gradients: a batch where some rows

@@ -67,6 +67,19 @@ def unscale_for_distribution(loss):
     return loss * float(replicas) if replicas > 1 else loss
 
 
+def track_loss(tracker, loss, rows):
+    """Update a loss tracker (`keras.metrics.Mean`) with a batch's mean
+    loss, weighted by the batch's rows, as Keras does for its own tracker.
+
+    The weight must come from the batch: an unweighted update adds 1 to the
+    count on the step that finds the input exhausted too (that increment
+    depends on no input, so graph execution runs it before the end-of-data
+    error ends the step), which left every reported loss of a pass low by
+    1/(steps + 1).
+    """
+    tracker.update_state(unscale_for_distribution(loss), sample_weight=rows)
+
+
 class MaskedLoss(keras.losses.Loss, abc.ABC):
     """Base class of per-row losses with a row mask.
 

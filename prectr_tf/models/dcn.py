@@ -32,7 +32,7 @@ from keras import ops
 from prectr_tf.data.build import read_dataset_info
 from prectr_tf.data.schema import DataSchema
 from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
-from prectr_tf.losses.masked_loss import flatten_rows, reduce_masked, unscale_for_distribution
+from prectr_tf.losses.masked_loss import flatten_rows, reduce_masked, track_loss
 from prectr_tf.metrics import log_loss, masked_auc
 from prectr_tf.models.distribute import DistributedModel
 from prectr_tf.models.dummy import dummy_batch
@@ -173,7 +173,7 @@ class DCNv2Baseline(DistributedModel, GroupedEvaluation, keras.Model):
         # BCE from logits: softplus(z) - y·z, stable for any z.
         losses = ops.softplus(logits) - targets * logits
         loss = reduce_masked(losses, known, sample_weight, "mean_with_sample_weight")
-        self.loss_tracker.update_state(unscale_for_distribution(loss))
+        track_loss(self.loss_tracker, loss, ops.shape(logits)[0])
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -48,7 +48,7 @@ from prectr_tf.layers.id_embedding import IdEmbedding, load_vocabulary
 from prectr_tf.layers.incentive import RelevanceIncentive
 from prectr_tf.layers.personal_preference import PersonalRelevancePreference
 from prectr_tf.layers.relevance_head import RelevanceHead
-from prectr_tf.losses.masked_loss import unscale_for_distribution
+from prectr_tf.losses.masked_loss import track_loss, unscale_for_distribution
 from prectr_tf.models.config import PRECTRConfig
 from prectr_tf.models.distribute import DistributedModel, reducible_logs
 from prectr_tf.models.dummy import dummy_batch
@@ -291,7 +291,7 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
         total = ops.zeros(())
         for task in self.tasks:
             total = total + task.weighted_loss(y, y_pred, x, sample_weight, training)
-        self.total_loss_tracker.update_state(unscale_for_distribution(total))
+        track_loss(self.total_loss_tracker, total, ops.shape(y_pred["score"])[0])
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -24,7 +24,7 @@ from keras import ops
 from prectr_tf.layers.hard_negative import hard_negative_anchor_mask
 from prectr_tf.losses import (ConsistencyLoss, FusedClickLoss, LoadBalanceLoss,
                               MaskedRelevanceLoss, PairwiseDebiasLoss)
-from prectr_tf.losses.masked_loss import unscale_for_distribution
+from prectr_tf.losses.masked_loss import track_loss
 from prectr_tf.metrics import RelevanceMacroF1, log_loss, masked_auc, relevance_accuracy
 
 WEIGHTED_MEAN = "mean_with_sample_weight"
@@ -52,7 +52,7 @@ class Task:
 
     def weighted_loss(self, labels, predictions, features, sample_weight=None, training=True):
         value = self.loss(labels, predictions, features, sample_weight, training)
-        self.loss_tracker.update_state(unscale_for_distribution(value))
+        track_loss(self.loss_tracker, value, ops.shape(predictions["score"])[0])
         return self.weight * value
 
     def update_metrics(self, labels, predictions, features, sample_weight=None):
