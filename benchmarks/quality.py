@@ -333,7 +333,7 @@ def model_config(name, variants):
     return preset(name)
 
 
-# --- summarising ----------------------------------------------------------------
+# --- results files (the tables: quality_report) ----------------------------------
 def _meta(args, sim_config, train_config, seeds):
     import keras  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
