@@ -20,8 +20,10 @@ they do not train, so stage 2 draws other masks than after a stage 1 of its
 own.
 
 Example:
->>> train_staged(data_dir, preset("prectr_v1"), train_config, "runs/v1", student_dir=s)
->>> train_staged(data_dir, preset("prectr_v2"), train_config, "runs/v2", student_dir=s,
+>>> train_staged(data_dir, preset("prectr_v1"), train_config, "runs/v1",  # doctest: +SKIP
+...              student_dir=s)
+>>> train_staged(data_dir, preset("prectr_v2"), train_config, "runs/v2",  # doctest: +SKIP
+...              student_dir=s,
 ...              relevance_stage_from="runs/v1")
 """
 
