@@ -62,8 +62,11 @@ def main(argv=None):
     import keras  # noqa: PLC0415
 
     import prectr_tf.models.prectr_model  # noqa: F401, PLC0415  (registers the model)
+    from prectr_tf.data.activity import ACTIVITY_BUCKETS  # noqa: PLC0415
     from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415
     from prectr_tf.data.simulator import SimulatorConfig, simulate  # noqa: PLC0415
+    from prectr_tf.evaluation.click_terms import (BLIND_SCORERS, click_terms,  # noqa: PLC0415
+                                                  score_decomposition)
     from prectr_tf.evaluation.full_space import full_space_examples, score_candidates  # noqa: PLC0415
     from prectr_tf.evaluation.soft_metrics import full_space_metrics  # noqa: PLC0415
 
@@ -81,8 +84,15 @@ def main(argv=None):
     print(f"# full space by query frequency, seed {seed}\n{machine_line()}")
     print(f"query-frequency cuts (train impressions of the query): {cuts}")
 
+    terms = click_terms(sim, table)
     models_dir = os.path.join(args.work_dir, "models")
-    out = {"seed": seed, "cuts": cuts, "presets": {}}
+    out = {"seed": seed, "cuts": cuts, "presets": {}, "decomposition": {},
+           "blind_references": {name: {"all": full_space_metrics(table, terms[name].to_numpy(),
+                                                                 by="query_frequency"),
+                                       "cold": full_space_metrics(table[cold],
+                                                                  terms[name].to_numpy()[cold],
+                                                                  by="query_frequency")}
+                                for name in BLIND_SCORERS}}
     for name in (n for n in seed_record["presets"]
                  if os.path.exists(os.path.join(models_dir, n, "model.keras"))):
         model = keras.models.load_model(os.path.join(models_dir, name, "model.keras"))
@@ -96,6 +106,11 @@ def main(argv=None):
         out["presets"][name] = {"all": sliced,
                                 "cold": full_space_metrics(table[cold], scores[cold],
                                                            by="query_frequency")}
+        out["decomposition"][name] = {"all": score_decomposition(table, terms, scores)}
+        for bucket in ACTIVITY_BUCKETS:
+            rows = (table["activity"] == bucket).to_numpy()
+            out["decomposition"][name][bucket] = score_decomposition(table[rows], terms[rows],
+                                                                     scores[rows])
         keras.backend.clear_session()
         print(f"  scored {name}", flush=True)
 
@@ -116,6 +131,22 @@ def main(argv=None):
             print()
             print(_table(f"{metric}, {part} requests by query frequency ({counts} requests)",
                          rows, list(FREQUENCY)))
+    for part in ("all", "cold"):
+        rows = [(name, [_cell([refs[part][f"ndcg_at_10/{q}"]]) for q in FREQUENCY])
+                for name, refs in out["blind_references"].items()]
+        print()
+        print(_table(f"ndcg_at_10 of the interest-blind references, {part} requests by query "
+                     "frequency", rows, list(FREQUENCY)))
+
+    for part in ("all", *ACTIVITY_BUCKETS):
+        rows = [(name, [_cell([d[part][k]]) for k in ("relevance", "interest", "popularity",
+                                                       "r2")])
+                for name, d in out["decomposition"].items()]
+        print()
+        print(_table(f"within-request logit on the click terms, {part} requests (weights "
+                     "relative to relevance's; the true logit: 1, 1, 1)", rows,
+                     ["relevance weight", "interest / relevance", "popularity / relevance",
+                      "R²"]))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(out, fh, indent=1)
