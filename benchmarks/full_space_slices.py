@@ -65,9 +65,13 @@ def main(argv=None):
     from prectr_tf.data.activity import ACTIVITY_BUCKETS  # noqa: PLC0415
     from prectr_tf.data.pipeline import read_split_columns  # noqa: PLC0415
     from prectr_tf.data.simulator import SimulatorConfig, simulate  # noqa: PLC0415
+    from prectr_tf.data.simulator.stats import request_frame  # noqa: PLC0415
     from prectr_tf.evaluation.click_terms import (BLIND_SCORERS, click_terms,  # noqa: PLC0415
                                                   score_decomposition)
-    from prectr_tf.evaluation.full_space import full_space_examples, score_candidates  # noqa: PLC0415
+    from prectr_tf.evaluation.full_space import (full_space_examples,  # noqa: PLC0415
+                                                 score_candidates)
+    from prectr_tf.evaluation.interest_probe import (estimate_interests,  # noqa: PLC0415
+                                                     probe_scores)
     from prectr_tf.evaluation.soft_metrics import full_space_metrics  # noqa: PLC0415
 
     with open(args.results) as fh:
@@ -85,6 +89,8 @@ def main(argv=None):
     print(f"query-frequency cuts (train impressions of the query): {cuts}")
 
     terms = click_terms(sim, table)
+    train_requests = sorted(set(request_frame(sim.log).index) - set(table["request_id"]))
+    probe = probe_scores(sim, table, estimate_interests(sim, train_requests))
     models_dir = os.path.join(args.work_dir, "models")
     out = {"seed": seed, "cuts": cuts, "presets": {}, "decomposition": {},
            "blind_references": {name: {"all": full_space_metrics(table, terms[name].to_numpy(),
@@ -92,7 +98,10 @@ def main(argv=None):
                                        "cold": full_space_metrics(table[cold],
                                                                   terms[name].to_numpy()[cold],
                                                                   by="query_frequency")}
-                                for name in BLIND_SCORERS}}
+                                for name in BLIND_SCORERS},
+           "by_activity": {"[interest probe]": full_space_metrics(table, probe),
+                           **{f"[{name}]": full_space_metrics(table, terms[name].to_numpy())
+                              for name in BLIND_SCORERS}}}
     for name in (n for n in seed_record["presets"]
                  if os.path.exists(os.path.join(models_dir, n, "model.keras"))):
         model = keras.models.load_model(os.path.join(models_dir, name, "model.keras"))
@@ -106,6 +115,7 @@ def main(argv=None):
         out["presets"][name] = {"all": sliced,
                                 "cold": full_space_metrics(table[cold], scores[cold],
                                                            by="query_frequency")}
+        out["by_activity"][name] = full_space_metrics(table, scores)
         out["decomposition"][name] = {"all": score_decomposition(table, terms, scores)}
         for bucket in ACTIVITY_BUCKETS:
             rows = (table["activity"] == bucket).to_numpy()
@@ -147,6 +157,12 @@ def main(argv=None):
                      "relative to relevance's; the true logit: 1, 1, 1)", rows,
                      ["relevance weight", "interest / relevance", "popularity / relevance",
                       "R²"]))
+    rows = [(name, [_cell([m[f"ndcg_at_10{b}"]]) for b in ("", *(f"/{a}" for a in
+                                                                   ACTIVITY_BUCKETS))])
+            for name, m in sorted(out["by_activity"].items(), key=lambda kv: kv[0][0] == "[")]
+    print()
+    print(_table("ndcg_at_10 by user activity: the models, the interest-blind references and "
+                 "the interest probe", rows, ["all", *ACTIVITY_BUCKETS]))
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(out, fh, indent=1)

@@ -43,8 +43,7 @@ def simulate(config=SimulatorConfig()):
     >>> len(sim.log), len(sim.candidates)
     (600, 1200)
     """
-    rng = {name: np.random.default_rng(seed) for name, seed in
-           zip(STREAMS, np.random.SeedSequence(config.seed).spawn(len(STREAMS)))}
+    rng = _streams(config)
     catalogue = build_catalogue(config, rng["catalogue"])
     users = draw_users(config, rng["users"])
     requests = draw_requests(config, users, catalogue.num_queries, rng["traffic"])
@@ -101,6 +100,30 @@ def simulate(config=SimulatorConfig()):
                                      levels, click_prob, position, candidate_click,
                                      references),
         description=catalogue.description)
+
+
+def _streams(config):
+    return {name: np.random.default_rng(seed) for name, seed in
+            zip(STREAMS, np.random.SeedSequence(config.seed).spawn(len(STREAMS)))}
+
+
+def simulated_preferences(config):
+    """The `Preferences` (sensitivities, interest and item vectors) that
+    `simulate(config)` draws, without simulating the log: each step has its
+    own random stream, so the catalogue, the users and the preferences are
+    redrawn alone. For diagnostics that need the simulator's latent truth.
+
+    Args:
+        config: `SimulatorConfig`.
+
+    Returns:
+        `Preferences`, indexed like `simulate(config).users` and `.items`.
+    """
+    rng = _streams(config)
+    catalogue = build_catalogue(config, rng["catalogue"])
+    users = draw_users(config, rng["users"])
+    return draw_preferences(config, len(users.ids), catalogue, rng["sensitivity"],
+                            rng["interests"])
 
 
 def _log_frame(config, catalogue, users, requests, request_ids, shown_items, shown_levels,
