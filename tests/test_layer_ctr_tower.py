@@ -173,3 +173,50 @@ def test_fit_learns_clicks_that_depend_on_item_and_relevance():
               shuffle=False)
     after = loss()
     assert after < 0.5 * before
+
+
+def test_interaction_term_is_the_projected_dot_product_added_to_every_logit(tmp_path):
+    features = random_features()
+    r = relevance(4)
+    tower = make_tower(interaction_dim=3)
+    logits = tower(features, relevance_vector=r).numpy()
+    context = tower.context(features)
+    # The same tower without the term: the MLP logits alone.
+    mlp_only = tower.logits(apply_mlp_only(tower, context, r)).numpy()
+    user = np.concatenate([tower.user_embedding(features["user_id"]).numpy(),
+                           tower.history_attention(
+                               np.concatenate([tower.item_embedding(features["item_id"]).numpy(),
+                                               tower.category_embedding(
+                                                   features["item_category"]).numpy()], -1),
+                               history_of(tower, features),
+                               padding_mask=history_mask(features)).numpy()], -1)
+    target = np.concatenate([tower.item_embedding(features["item_id"]).numpy(),
+                             tower.category_embedding(features["item_category"]).numpy()], -1)
+    w_u, b_u = (v.numpy() for v in tower.user_factor.weights)
+    (w_i,) = (v.numpy() for v in tower.item_factor.weights)
+    dot = np.sum((user @ w_u + b_u) * (target @ w_i), axis=-1, keepdims=True)
+    assert np.abs(dot).max() > 1e-3
+    np.testing.assert_allclose(logits, mlp_only + dot, atol=1e-5)
+    clone = BaseCTRTower.from_config(tower.get_config())
+    assert clone.get_config()["interaction_dim"] == 3
+    with pytest.raises(ValueError, match="interaction_dim"):
+        make_tower(interaction_dim=-1)
+
+
+def apply_mlp_only(tower, context, r):
+    from prectr_tf.layers.ctr_tower import apply_mlp
+    return apply_mlp(tower.hidden, tf.concat([context["before_r"], r, context["after_r"]], -1),
+                     False)
+
+
+def history_of(tower, features):
+    from prectr_tf.layers.ctr_tower import per_row
+    return per_row(tf.concat([tower.item_embedding(features["user_history_item_id"]),
+                              tower.category_embedding(features["user_history_item_category"])],
+                             -1), features)
+
+
+def history_mask(features):
+    from prectr_tf.layers.ctr_tower import lengths_to_mask
+    return lengths_to_mask(features["user_history_length"],
+                           tf.shape(features["user_history_item_id"])[1])

@@ -47,6 +47,12 @@ class BaseCTRTower(keras.layers.Layer):
             joint training); in `frozen` mode the encoder does not train
             anyway.
         use_item_features: read `item_features` `[B, F]`.
+        interaction_dim: int, 0 (default) or the width d of a user–item
+            factor term added to every logit: ⟨W_u·[user, history
+            attention], W_i·[item, category]⟩, each projection d wide. An MLP
+            over concatenated embeddings approximates such a dot product
+            poorly (Rendle et al., 2020); the simulator's interests are one
+            (issue 10's diagnostic: without it no model weighs them).
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -78,7 +84,8 @@ class BaseCTRTower(keras.layers.Layer):
     def __init__(self, num_relevance_levels, user_embedding, item_embedding, category_embedding,
                  query_embedding, hidden_units=(128, 64), activation="relu", dropout=0.0,
                  attention_score="mlp", attention_hidden_units=(32, 16),
-                 stop_gradient_relevance=False, use_item_features=False, **kwargs):
+                 stop_gradient_relevance=False, use_item_features=False, interaction_dim=0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_relevance_levels = int(num_relevance_levels)
         self.user_embedding = get_id_embedding(user_embedding, name="user_embedding")
@@ -98,6 +105,13 @@ class BaseCTRTower(keras.layers.Layer):
                                                  name="history_attention")
         self.hidden = mlp(self.hidden_units, activation, self.dropout, name="hidden")
         self.logits = keras.layers.Dense(self.num_relevance_levels, name="logits")
+        self.interaction_dim = int(interaction_dim)
+        if self.interaction_dim < 0:
+            raise ValueError(f"interaction_dim must be >= 0, got {interaction_dim}")
+        if self.interaction_dim:
+            self.user_factor = keras.layers.Dense(self.interaction_dim, name="user_factor")
+            self.item_factor = keras.layers.Dense(self.interaction_dim, use_bias=False,
+                                                  name="item_factor")
 
     def build(self, features_shape=None, relevance_vector_shape=None):
         for name in _EMBEDDINGS:
@@ -131,7 +145,12 @@ class BaseCTRTower(keras.layers.Layer):
         after = (ops.cast(features["item_features"], item.dtype) if self.use_item_features
                  else ops.zeros_like(before[:, :0]))
         pair = ops.concatenate([item, category, query, after], axis=-1)
-        return {"before_r": before, "after_r": after, "pair": pair}
+        out = {"before_r": before, "after_r": after, "pair": pair}
+        if self.interaction_dim:
+            user = ops.concatenate([self.user_embedding(features["user_id"]), interest], axis=-1)
+            out["interaction"] = ops.sum(self.user_factor(user) * self.item_factor(target),
+                                         axis=-1, keepdims=True)
+        return out
 
     def logits_from_context(self, context, relevance_vector=None, training=None):
         """`[B, K]` logits from `context(...)` and r (`None`: no r input)."""
@@ -141,7 +160,8 @@ class BaseCTRTower(keras.layers.Layer):
             r = ops.cast(relevance_vector, before.dtype)
             parts.append(ops.stop_gradient(r) if self.stop_gradient_relevance else r)
         x = apply_mlp(self.hidden, ops.concatenate(parts + [after], axis=-1), training)
-        return self.logits(x)
+        logits = self.logits(x)
+        return logits + context["interaction"] if self.interaction_dim else logits
 
     def get_config(self):
         config = super().get_config()
@@ -156,5 +176,6 @@ class BaseCTRTower(keras.layers.Layer):
             "attention_hidden_units": list(self.attention_hidden_units),
             "stop_gradient_relevance": self.stop_gradient_relevance,
             "use_item_features": self.use_item_features,
+            "interaction_dim": self.interaction_dim,
         })
         return config

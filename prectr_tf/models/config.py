@@ -154,6 +154,8 @@ class PRECTRConfig:
             (BENCHMARKS.md).
         attention_hidden_units: score-MLP widths of the CTR tower's
             history attention.
+        interaction_dim: width of the CTR tower's user–item factor term
+            (`BaseCTRTower(interaction_dim=)`); 0 (default) leaves it out.
         event_relevance_dim, event_click_dim: embedding widths of an
             event's relevance level and click in the history / query
             context.
@@ -192,6 +194,7 @@ class PRECTRConfig:
     relevance_head_units: tuple[int, ...] = (64,)
     relevance_id_features: bool | None = None
     attention_hidden_units: tuple[int, ...] = (32, 16)
+    interaction_dim: int = 0
     event_relevance_dim: int = 8
     event_click_dim: int = 4
     preference_similarity_scale: float = 5.0

@@ -113,7 +113,7 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
             k if c.uses_text else 1, self.user_embedding, self.item_embedding,
             self.category_embedding, self.query_embedding, hidden_units=c.hidden_units,
             stop_gradient_relevance=c.stop_gradient_relevance,
-            attention_hidden_units=c.attention_hidden_units,
+            attention_hidden_units=c.attention_hidden_units, interaction_dim=c.interaction_dim,
             use_item_features=self.schema.num_item_features > 0, name="ctr_tower")
         if c.uses_text:
             self.tokenizer, self.encoder = c.encoder.text_layers(self.wordpiece_vocabulary,
