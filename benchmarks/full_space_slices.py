@@ -17,7 +17,13 @@ deterministic in its seed), loads `<work-dir>/models/<preset>/model.keras`
 for every preset there, scores the eval requests' full candidate space and
 prints NDCG@10, AUC and GAUC-user per query-frequency third (train
 impressions of the query, cut at the eval requests' terciles) overall and
-for cold users, with the paired differences of `--pairs`.
+for cold users, with the paired differences of `--pairs`. Then why: each
+model's within-request logit regressed on the click model's relevance,
+interest and popularity terms (`click_terms.score_decomposition`), the
+interest-blind references, and the interest probe — users' interests
+estimated from the train split with every item's latent vector known, and
+with items known only by category (`evaluation.interest_probe`) — by user
+activity.
 """
 
 import os
@@ -70,8 +76,8 @@ def main(argv=None):
                                                   score_decomposition)
     from prectr_tf.evaluation.full_space import (full_space_examples,  # noqa: PLC0415
                                                  score_candidates)
-    from prectr_tf.evaluation.interest_probe import (estimate_interests,  # noqa: PLC0415
-                                                     probe_scores)
+    from prectr_tf.evaluation.interest_probe import (  # noqa: PLC0415
+        category_item_vectors, estimate_interests, probe_scores)
     from prectr_tf.evaluation.soft_metrics import full_space_metrics  # noqa: PLC0415
 
     with open(args.results) as fh:
@@ -91,6 +97,9 @@ def main(argv=None):
     terms = click_terms(sim, table)
     train_requests = sorted(set(request_frame(sim.log).index) - set(table["request_id"]))
     probe = probe_scores(sim, table, estimate_interests(sim, train_requests))
+    by_category = category_item_vectors(sim)
+    category_probe = probe_scores(sim, table, estimate_interests(sim, train_requests,
+                                                                 by_category), by_category)
     models_dir = os.path.join(args.work_dir, "models")
     out = {"seed": seed, "cuts": cuts, "presets": {}, "decomposition": {},
            "blind_references": {name: {"all": full_space_metrics(table, terms[name].to_numpy(),
@@ -100,6 +109,8 @@ def main(argv=None):
                                                                   by="query_frequency")}
                                 for name in BLIND_SCORERS},
            "by_activity": {"[interest probe]": full_space_metrics(table, probe),
+                           "[interest probe, items known by category]":
+                               full_space_metrics(table, category_probe),
                            **{f"[{name}]": full_space_metrics(table, terms[name].to_numpy())
                               for name in BLIND_SCORERS}}}
     for name in (n for n in seed_record["presets"]

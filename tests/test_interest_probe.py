@@ -9,7 +9,8 @@ from prectr_tf.data.simulator.simulate import simulated_preferences
 from prectr_tf.data.simulator.stats import request_frame
 from prectr_tf.evaluation.click_terms import click_terms
 from prectr_tf.evaluation.headroom import reference_space
-from prectr_tf.evaluation.interest_probe import estimate_interests, probe_scores
+from prectr_tf.evaluation.interest_probe import (category_item_vectors, estimate_interests,
+                                                 probe_scores)
 from prectr_tf.evaluation.soft_metrics import full_space_metrics
 
 # Few users with many requests each: enough clicks to pin each z_u down.
@@ -68,3 +69,25 @@ def test_few_impressions_stay_near_the_prior_and_none_stay_at_it(dense):
     # Shrinkage: less evidence, shorter vectors (N(0, I) prior, mode at 0).
     assert np.linalg.norm(z_hat[seen], axis=1).mean() < np.linalg.norm(full[seen], axis=1).mean()
     np.testing.assert_allclose(z_hat, estimate_interests(sim, first, tol=1e-11), atol=1e-4)
+
+
+def test_knowing_items_only_by_category_recovers_part_of_the_interests(dense):
+    """v_i = category vector + brand vector: the category-level probe's item
+    vectors are one per category, its ranking lies between the interest-blind
+    one and the probe that knows every v_i."""
+    sim, table, train = dense
+    by_category = category_item_vectors(sim)
+    category = sim.items["item_category"].to_numpy()
+    for name in np.unique(category):
+        rows = by_category[category == name]
+        np.testing.assert_allclose(rows, np.broadcast_to(rows[0], rows.shape))
+    true = simulated_preferences(sim.config).item_vector
+    np.testing.assert_allclose(by_category[category == category[0]][0],
+                               true[category == category[0]].mean(axis=0))
+    blind = click_terms(sim, table)["interest-blind, user and query preference"].to_numpy()
+    ndcg = {name: full_space_metrics(table, scores)["ndcg_at_10"] for name, scores in (
+        ("blind", blind),
+        ("category", probe_scores(sim, table, estimate_interests(sim, train, by_category),
+                                  by_category)),
+        ("item", probe_scores(sim, table, estimate_interests(sim, train))))}
+    assert ndcg["blind"] < ndcg["category"] < ndcg["item"]

@@ -14,11 +14,15 @@ posterior mode under the simulator's own prior z_u ~ N(0, I):
 
 Scoring the eval space with ẑ_u in place of z_u gives the ceiling of a
 learner with perfect item geometry; users without training impressions keep
-ẑ_u = 0.
+ẑ_u = 0. With `item_vectors=category_item_vectors(sim)` the probe knows
+items only by category (v_i replaced by its category's mean): the ceiling of
+a learner whose only item-side interest feature is the category id.
 
 Example:
 >>> z_hat = estimate_interests(sim, train_request_ids)         # doctest: +SKIP
 >>> logit = probe_scores(sim, space.table, z_hat)               # doctest: +SKIP
+>>> by_category = category_item_vectors(sim)                    # doctest: +SKIP
+>>> z_cat = estimate_interests(sim, train_request_ids, by_category)  # doctest: +SKIP
 """
 
 import numpy as np
@@ -41,7 +45,23 @@ def _user_and_item_rows(sim, table):
     return user_row, item_row
 
 
-def estimate_interests(sim, train_request_ids, tol=1e-8):
+def category_item_vectors(sim):
+    """Every item's latent vector replaced by the mean over the items of its
+    category, E[v_i | category]: what a learner that tells items apart only
+    by `item_category` can know of them (the synthetic catalogue's v_i is
+    its category's vector plus its brand's).
+
+    Args:
+        sim: `SimulatedLog`.
+
+    Returns:
+        float64 [I, D], rows in `sim.items` order.
+    """
+    vectors = pd.DataFrame(simulated_preferences(sim.config).item_vector)
+    return vectors.groupby(sim.items["item_category"].to_numpy()).transform("mean").to_numpy()
+
+
+def estimate_interests(sim, train_request_ids, item_vectors=None, tol=1e-8):
     """The posterior mode of every user's interest vector given the
     impressions of `train_request_ids` (see the module doc).
 
@@ -49,6 +69,9 @@ def estimate_interests(sim, train_request_ids, tol=1e-8):
         sim: `SimulatedLog` with candidates.
         train_request_ids: the requests to learn from (e.g. the builder's
             train split).
+        item_vectors: float64 [I, D] or None (default: the true v_i), the
+            item vectors the learner is taken to know, rows in `sim.items`
+            order (e.g. `category_item_vectors(sim)`).
         tol: float, L-BFGS gradient tolerance (default 1e-8).
 
     Returns:
@@ -70,7 +93,8 @@ def estimate_interests(sim, train_request_ids, tol=1e-8):
                                        config.position_bias_exponent)
     click = shown["click"].to_numpy() == 1
     user_row, item_row = _user_and_item_rows(sim, shown)
-    features = config.interest_weight * prefs.item_vector[item_row]  # [N, D]
+    vectors = prefs.item_vector if item_vectors is None else item_vectors
+    features = config.interest_weight * vectors[item_row]  # [N, D]
     num_users, dim = len(sim.users), features.shape[1]
     by_user = scipy.sparse.csr_matrix((np.ones(len(shown)), (user_row, np.arange(len(shown)))),
                                       shape=(num_users, len(shown)))
@@ -93,7 +117,7 @@ def estimate_interests(sim, train_request_ids, tol=1e-8):
     return result.x.reshape(num_users, dim)
 
 
-def probe_scores(sim, table, interests):
+def probe_scores(sim, table, interests, item_vectors=None):
     """The click logit of every row of `table` with `interests` (e.g.
     `estimate_interests(...)`) in place of the users' true interest vectors.
 
@@ -101,6 +125,8 @@ def probe_scores(sim, table, interests):
         sim: `SimulatedLog`.
         table: `FullSpace.table` (or any frame `click_terms` reads).
         interests: float64 [U, D], rows in `sim.users` order.
+        item_vectors: float64 [I, D] or None (default: the true v_i), as in
+            `estimate_interests`.
 
     Returns:
         float64 [N] logits, aligned with `table`.
@@ -108,6 +134,7 @@ def probe_scores(sim, table, interests):
     prefs = simulated_preferences(sim.config)
     terms = click_terms(sim, table)
     user_row, item_row = _user_and_item_rows(sim, table)
-    affinity = np.einsum("nd,nd->n", interests[user_row], prefs.item_vector[item_row])
+    vectors = prefs.item_vector if item_vectors is None else item_vectors
+    affinity = np.einsum("nd,nd->n", interests[user_row], vectors[item_row])
     return (terms["relevance"] + terms["popularity"]).to_numpy() \
         + sim.config.interest_weight * affinity
