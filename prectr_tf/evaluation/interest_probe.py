@@ -45,6 +45,13 @@ def _user_and_item_rows(sim, table):
     return user_row, item_row
 
 
+def _item_vectors(sim, item_vectors):
+    """`item_vectors`, or the true v_i when None (redrawn only then)."""
+    if item_vectors is None:
+        return simulated_preferences(sim.config).item_vector
+    return item_vectors
+
+
 def category_item_vectors(sim):
     """Every item's latent vector replaced by the mean over the items of its
     category, E[v_i | category]: what a learner that tells items apart only
@@ -79,7 +86,6 @@ def estimate_interests(sim, train_request_ids, item_vectors=None, tol=1e-8):
         training impressions.
     """
     config = sim.config
-    prefs = simulated_preferences(config)
     candidates = sim.candidates
     shown = candidates[candidates["shown"].to_numpy()
                        & candidates["request_id"].astype(str).isin(
@@ -93,8 +99,7 @@ def estimate_interests(sim, train_request_ids, item_vectors=None, tol=1e-8):
                                        config.position_bias_exponent)
     click = shown["click"].to_numpy() == 1
     user_row, item_row = _user_and_item_rows(sim, shown)
-    vectors = prefs.item_vector if item_vectors is None else item_vectors
-    features = config.interest_weight * vectors[item_row]  # [N, D]
+    features = config.interest_weight * _item_vectors(sim, item_vectors)[item_row]  # [N, D]
     num_users, dim = len(sim.users), features.shape[1]
     by_user = scipy.sparse.csr_matrix((np.ones(len(shown)), (user_row, np.arange(len(shown)))),
                                       shape=(num_users, len(shown)))
@@ -131,10 +136,9 @@ def probe_scores(sim, table, interests, item_vectors=None):
     Returns:
         float64 [N] logits, aligned with `table`.
     """
-    prefs = simulated_preferences(sim.config)
     terms = click_terms(sim, table)
     user_row, item_row = _user_and_item_rows(sim, table)
-    vectors = prefs.item_vector if item_vectors is None else item_vectors
-    affinity = np.einsum("nd,nd->n", interests[user_row], vectors[item_row])
+    affinity = np.einsum("nd,nd->n", interests[user_row],
+                         _item_vectors(sim, item_vectors)[item_row])
     return (terms["relevance"] + terms["popularity"]).to_numpy() \
         + sim.config.interest_weight * affinity
