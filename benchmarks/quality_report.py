@@ -110,6 +110,11 @@ def derived(per_seed):
     # A variant is compared with the preset it changes (recorded per seed).
     variants = per_seed[0].get("variants", {}) if per_seed else {}
     pairs += tuple((name, base) for name, (base, _) in variants.items())
+    # A debias variant of V2 is also compared with V2 without debias: the
+    # issue's question is whether a correction helps at all, not only
+    # whether it beats the paper's `noise_r`.
+    pairs += tuple((name, "v2_no_debias") for name, (base, changes) in variants.items()
+                   if base == "prectr_v2" and "debias" in changes)
     for a, b in pairs:
         for part, metric in (("logged", "auc"), ("logged", "gauc_user"), ("logged", "ndcg_at_10"),
                              ("full_space", "auc"), ("full_space", "gauc_user"),

@@ -72,6 +72,16 @@ def test_derived_differences_are_per_seed_and_include_variants():
     assert "| v2_x | 0.6600 ± 0.0849 |" in markdown and "|---|" in markdown
 
 
+def test_a_debias_variant_is_also_compared_with_v2_without_debias():
+    run = _seed(0, {"prectr_v2": 0.70, "v2_no_debias": 0.75, "v2_x": 0.72, "v2_t": 0.74})
+    run["variants"]["v2_t"] = ["prectr_v2", {"debias": "noise_title_embedding"}]
+    d = quality_report.derived([run])
+    np.testing.assert_allclose(d["diff/v2_t-v2_no_debias/full_space/ndcg_at_10"], [-0.01])
+    np.testing.assert_allclose(d["diff/v2_t-prectr_v2/logged/auc"], [0.04])
+    # v2_x changes the debias weight, not the variant: compared with its preset only.
+    assert "diff/v2_x-v2_no_debias/logged/auc" not in d
+
+
 def test_report_joins_seeds_of_runs_with_the_same_settings(tmp_path):
     auc = {"dnn": 0.6, "prectr_v1": 0.65}
     a = _write(tmp_path / "a.json", [_seed(0, auc), _seed(1, auc)])
