@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/prectr demo --overwrite
 
-# -n auto: one pytest worker per core (pytest-xdist).
+# -n auto: one pytest worker per core (pytest-xdist); --dist loadfile keeps a
+# file on one worker, so its module-scoped fixtures (built datasets, trained
+# models, the distribute tests' single-process reference) are made once;
+# --durations: CI's log names the slowest tests.
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=25

@@ -125,6 +125,22 @@ def sharded_dataset(tmp_path_factory):
     return root, path
 
 
+def _train_command(root, config):
+    return [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config),
+            "--data", str(root / "dataset"), "--preset", "prectr_v2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def single_process_history(sharded_dataset):
+    """`prectr train --preset prectr_v2` of the run config in one process,
+    the reference of both cluster tests: its history.json."""
+    root, config = sharded_dataset
+    single = subprocess.run(_train_command(root, config) + ["--out", str(root / "single")],
+                            capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert single.returncode == 0, single.stderr[-3000:]
+    return json.loads((root / "single" / "history.json").read_text())
+
+
 def _workers(argv, num_workers=2):
     """Runs `argv` as each worker of a localhost cluster; their results.
     Output goes to files: a worker blocked on a full pipe would block the
@@ -147,14 +163,11 @@ def _workers(argv, num_workers=2):
     return done
 
 
-def test_two_worker_prectr_v2_follows_the_single_process_run(sharded_dataset):
+def test_two_worker_prectr_v2_follows_the_single_process_run(sharded_dataset,
+                                                            single_process_history):
     root, config = sharded_dataset
-    train = [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config),
-             "--data", str(root / "dataset"), "--preset", "prectr_v2", "--quiet"]
-    single = subprocess.run(train + ["--out", str(root / "single")], capture_output=True,
-                            text=True, env=ENV, timeout=TIMEOUT)
-    assert single.returncode == 0, single.stderr[-3000:]
-    done = _workers(train + ["--out", str(root / "two"), "--strategy", "multi_worker_mirrored"])
+    done = _workers(_train_command(root, config)
+                    + ["--out", str(root / "two"), "--strategy", "multi_worker_mirrored"])
     for worker in done:
         assert worker.returncode == 0, worker.stderr[-3000:]
     # Worker 0 writes the run; worker 1 keeps its own backups and weights.
@@ -162,7 +175,7 @@ def test_two_worker_prectr_v2_follows_the_single_process_run(sharded_dataset):
     assert (root / "two" / "stage0_encoder_sft" / "student.weights.h5").exists()
     assert not (root / "two" / "workers" / "worker-1" / "stage0_encoder_sft").exists()
     assert (root / "two" / "workers" / "worker-1" / "stage2_joint.weights.h5").exists()
-    one = json.loads((root / "single" / "history.json").read_text())
+    one = single_process_history
     two = json.loads((root / "two" / "history.json").read_text())
     other = json.loads((root / "two" / "workers" / "worker-1" / "history.json").read_text())
     for stage in ("stage1_rsl", "stage2_joint"):
@@ -266,14 +279,9 @@ PARAMETER_SERVER_CHIEF = textwrap.dedent("""
 
 
 def test_a_parameter_server_cluster_trains_prectr_v2_resumes_and_spreads_the_tables(
-        sharded_dataset):
+        sharded_dataset, single_process_history):
     root, config = sharded_dataset
     data_dir, out = root / "dataset", root / "ps"
-    single = subprocess.run(
-        [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config), "--data",
-         str(data_dir), "--preset", "prectr_v2", "--quiet", "--out", str(root / "ps_single")],
-        capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
-    assert single.returncode == 0, single.stderr[-3000:]
     chief, *servers = local_cluster(2, num_ps=2)
     # Workers and parameter servers: `prectr train` serves until killed.
     serve = [sys.executable, "-m", "prectr_tf.cli", "train", "--config", str(config),
@@ -303,6 +311,6 @@ def test_a_parameter_server_cluster_trains_prectr_v2_resumes_and_spreads_the_tab
     assert all("/job:ps/" in d for d in resumed["devices"].values())
     # Asynchronous updates from two workers, each shuffling the whole split:
     # stated tolerance 10 % of the single process's epoch losses.
-    one = json.loads((root / "ps_single" / "history.json").read_text())["stage2_joint"]["loss"]
+    one = single_process_history["stage2_joint"]["loss"]
     np.testing.assert_allclose(resumed["history"]["stage2_joint"]["loss"], one[1:], rtol=0.10)
     assert (out / "model.keras").exists()
