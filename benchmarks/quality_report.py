@@ -124,6 +124,11 @@ def derived(per_seed):
     return out
 
 
+def _epochs(record):
+    """`run (best)` of one stage, `-` where the preset has no such stage."""
+    return f"{record['run']} ({record['best']})" if record else "-"
+
+
 def _names(per_seed):
     """Presets in table order, then variants in the order they were given."""
     seen = [n for s in per_seed for n in s["presets"]]
@@ -171,6 +176,11 @@ def report(meta, per_seed, markdown=False):
                            "on the full space, before any CTR training",
                            [("stage 0", [_cell([x[c] for x in stage0], digits=3) for c in cols])],
                            [DIAGNOSTIC_SHORT.get(c, c) for c in cols]))
+    stages = ("stage1_rsl", "stage2_joint")
+    rows = [(p, ["; ".join(_epochs(s["presets"].get(p, {}).get("epochs", {}).get(stage))
+                           for s in per_seed) for stage in stages]) for p in presets]
+    lines.append("")
+    lines.append(table("Epochs each stage ran (best), per seed in order", rows, list(stages)))
     d = derived(per_seed)
     lines.append("")
     rows = []

@@ -70,6 +70,9 @@ def test_derived_differences_are_per_seed_and_include_variants():
     assert "v2_x" in text and "0.6600 ± 0.0849" in text  # the variant's mean ± sample std
     markdown = quality_report.report({}, runs, markdown=True)
     assert "| v2_x | 0.6600 ± 0.0849 |" in markdown and "|---|" in markdown
+    # Epochs per stage, per seed: "run (best)", "-" where a run has none.
+    runs[1]["presets"]["v2_x"]["epochs"] = {"stage2_joint": {"run": 4, "best": 2}}
+    assert "| v2_x | -; - | -; 4 (2) |" in quality_report.report({}, runs, markdown=True)
 
 
 def test_a_debias_variant_is_also_compared_with_v2_without_debias():
