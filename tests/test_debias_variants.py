@@ -80,15 +80,20 @@ def test_reconstructed_twin_labels_keep_only_twins_the_head_places_below_the_anc
 
 
 @pytest.fixture(scope="module")
-def title_noise_model(tiny_dataset):
+def title_noise_model(tiny_dataset, request):
+    """A title-noise V2; `request.param` (default 0) is the encoder's
+    num_split_layers: 0 the joint arrangement, 1 the serving split."""
     from prectr_tf.models.config import EncoderConfig
     from prectr_tf.models.prectr_model import PRECTRModel
 
     data_dir, vocab = tiny_dataset
+    split = getattr(request, "param", 0)
+    # The split positions hold the query and the title side by side: 32.
     config = preset("prectr_v2", embedding_dim=8, hidden_units=(16,), use_incentive=False,
                     debias="noise_title_embedding", encoder=EncoderConfig(
-                        max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
-                        intermediate_dim=32, dropout=0.0))
+                        max_length=32 if split else 16, num_layers=2, hidden_dim=16,
+                        num_heads=2, intermediate_dim=32, dropout=0.0,
+                        num_split_layers=split))
     model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=vocab)
     model.build()
     return model
@@ -121,6 +126,30 @@ def test_title_noise_touches_the_title_only(title_noise_model):
     np.testing.assert_allclose(silent, clean, atol=1e-6)
 
 
+@pytest.mark.parametrize("title_noise_model", [1], indirect=True)
+def test_title_noise_on_the_split_encoder_touches_the_title_side_only(title_noise_model):
+    import tensorflow as tf
+
+    model = title_noise_model
+    query = tf.constant(["cordless drill", "red paint", "hammer"])
+    tokens = model.tokenizer(query, tf.constant(["acme cordless drill", "", "ironclad hammer"]))
+    title_ids = tokens["title_ids"].numpy()
+    positions = model.tokenizer.title_positions(tokens["title_ids"], split=True).numpy()
+    # `t [SEP]`: every piece before the [SEP], nothing of an empty title.
+    np.testing.assert_array_equal(positions,
+                                  (title_ids != 0) & (title_ids != model.tokenizer.sep_id))
+    assert positions[0].sum() > 0 and positions[1].sum() == 0
+    clean = model.encoder.encode_split(tokens["query_ids"], tokens["title_ids"]).numpy()
+    noisy = model.encoder.encode_split(tokens["query_ids"], tokens["title_ids"],
+                                       noise_positions=positions, noise_std=0.5, seed=1).numpy()
+    moved = np.abs(noisy - clean).max(axis=1)
+    assert moved[0] > 1e-5 and moved[2] > 1e-5 and moved[1] < 1e-6
+    silent = model.encoder.encode_split(tokens["query_ids"], tokens["title_ids"],
+                                        noise_positions=positions, noise_std=0.0).numpy()
+    np.testing.assert_allclose(silent, clean, atol=1e-6)
+
+
+@pytest.mark.parametrize("title_noise_model", [0, 1], indirect=True, ids=["joint", "split"])
 def test_title_noise_twins_are_the_anchors_at_noise_zero(title_noise_model, tiny_dataset):
     import dataclasses
 

@@ -242,8 +242,11 @@ class RelevanceTextEncoder(keras.layers.Layer):
         if not self.num_split_layers:
             raise ValueError(f"{name} needs the split arrangement (num_split_layers > 0)")
 
-    def _encode_side(self, ids, segment, training):
+    def _encode_side(self, ids, segment, training, noise_positions=None, noise_std=0.0,
+                     seed=None):
         x = self._embed(ids, segment, training)
+        if noise_positions is not None and noise_std > 0:
+            x = x + self._position_noise(x, noise_positions, noise_std, seed)
         return self._output(self._run_layers(
             x, ops.not_equal(ids, PAD_ID), self.transformer_layers[: self.num_split_layers],
             training))
@@ -268,12 +271,17 @@ class RelevanceTextEncoder(keras.layers.Layer):
         return self._output(self._cls_output(
             x, mask, self.transformer_layers[self.num_split_layers:], self._training(training)))
 
-    def encode_split(self, query_ids, title_ids, training=None):
-        """r of the split arrangement from query and title ids."""
+    def encode_split(self, query_ids, title_ids, training=None, noise_positions=None,
+                     noise_std=0.0, seed=None):
+        """r of the split arrangement from query and title ids.
+
+        `noise_positions` (bool `[B, St]`, in `title_ids`) and `noise_std`
+        perturb the title's input embeddings as `encode_pair` does the joint
+        ones: the same hard negative on the split encoder."""
         training = self._training(training)
+        title_states = self._encode_side(title_ids, 1, training, noise_positions, noise_std, seed)
         return self.combine_states(self._encode_side(query_ids, 0, training),
-                                   ops.not_equal(query_ids, PAD_ID),
-                                   self._encode_side(title_ids, 1, training),
+                                   ops.not_equal(query_ids, PAD_ID), title_states,
                                    ops.not_equal(title_ids, PAD_ID), training=training)
 
     # --- split serving: a per-title cache ---------------------------------

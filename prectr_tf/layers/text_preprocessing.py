@@ -245,11 +245,14 @@ class PairTokenizer(keras.layers.Layer):
     def call(self, query, title):
         return self._run(self._tokenize_graph, query, title)
 
-    def title_positions(self, token_ids):
+    def title_positions(self, token_ids, split=False):
         """bool `[B, S]`: the title's word pieces in joint `token_ids` (between
-        the first and the second `[SEP]`)."""
+        the first and the second `[SEP]`), or with `split=True` in `title_ids`
+        (`t [SEP]`: all but the `[SEP]` and the padding)."""
         token_ids = tf.convert_to_tensor(token_ids)
         is_sep = tf.equal(token_ids, self.sep_id)
+        if split:
+            return tf.logical_and(tf.not_equal(token_ids, PAD_ID), tf.logical_not(is_sep))
         after_first = tf.equal(tf.cumsum(tf.cast(is_sep, tf.int32), axis=1), 1)
         return tf.logical_and(after_first, tf.logical_not(is_sep))
 

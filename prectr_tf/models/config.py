@@ -110,7 +110,8 @@ class PRECTRConfig:
             pair re-encoded with noise on the title's token embeddings (σ =
             `debias_noise_scale` · their RMS), its label reconstructed by the
             relevance head (argmax, no gradient), ordered below the anchor
-            only where that label is below the anchor's (joint encoder);
+            only where that label is below the anchor's (on the split encoder,
+            noise on the title side's input embeddings);
             `"unexposed"` — no synthetic twin: each anchor's negative is a
             real candidate of its request that the policy did not show
             (`prectr_tf.data.unexposed`; a dataset built with

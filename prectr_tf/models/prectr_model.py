@@ -144,9 +144,6 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
             raise ValueError("debias='unexposed' needs a dataset built with unexposed "
                              "negatives (DataSchema.unexposed_negatives; `prectr build "
                              "--candidates ... --items ...`)")
-        if c.debias == "noise_title_embedding" and c.encoder.num_split_layers:
-            raise ValueError("debias='noise_title_embedding' needs the joint encoder "
-                             "(encoder.num_split_layers = 0)")
         self.fusion = ConditionalClickFusion(name="fusion")
         self.tasks = make_tasks(self.config)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
@@ -220,10 +217,19 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
         token embeddings (`noise_title_embedding`)."""
         if self.config.debias == "noise_title_embedding":
             query, title = (tf.reshape(p, [-1]) for p in pairs)
-            tokens = self.tokenizer(query, title)["token_ids"]
-            noisy = self.encoder.encode_pair(
-                tokens, training=True, noise_positions=self.tokenizer.title_positions(tokens),
-                noise_std=self.config.debias_noise_scale)
+            tokens = self.tokenizer(query, title)
+            noise_std = self.config.debias_noise_scale
+            if self.encoder.num_split_layers:
+                noisy = self.encoder.encode_split(
+                    tokens["query_ids"], tokens["title_ids"], training=True,
+                    noise_positions=self.tokenizer.title_positions(tokens["title_ids"],
+                                                                   split=True),
+                    noise_std=noise_std)
+            else:
+                noisy = self.encoder.encode_pair(
+                    tokens["token_ids"], training=True,
+                    noise_positions=self.tokenizer.title_positions(tokens["token_ids"]),
+                    noise_std=noise_std)
         else:
             noisy = self.hard_negative(r, training=True)["representation"]
         negative = self._heads(context, noisy, preference, training=True)
