@@ -59,6 +59,12 @@ class RelevanceTextEncoder(keras.layers.Layer):
             mode: a dict with `query_ids` `[B, Sq]` and `title_ids` `[B, St]`
             (`PairTokenizer`'s output works for both). Id 0 is padding.
         training: Python bool.
+        noise_positions: bool `[B, S]` (joint, in `token_ids`) or `[B, St]`
+            (split, in `title_ids`), default None: where `encode_pair` /
+            `encode_split` add Gaussian noise to the input embeddings
+            (`PairTokenizer.title_positions`, the title-noise twins).
+        noise_std: float, default 0.0: that noise's std relative to the
+            embeddings' RMS; 0 adds none.
 
     Returns:
         r, float `[B, hidden_dim]`.
@@ -107,6 +113,10 @@ class RelevanceTextEncoder(keras.layers.Layer):
         self.embedding_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="embedding_norm")
         self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
+        # The title-noise twins' draws; created here, not by an unseeded
+        # `keras.random.normal` inside `fit`'s tf.function, which would make
+        # a variable per replica call under a tf.distribute strategy.
+        self.noise_seed_generator = keras.random.SeedGenerator(name="title_noise_seed")
         self.transformer_layers = [
             keras_hub.layers.TransformerEncoder(
                 intermediate_dim, num_heads, dropout=dropout, activation="gelu",
@@ -161,13 +171,13 @@ class RelevanceTextEncoder(keras.layers.Layer):
             x = x + self.segment_embedding(ops.full(ops.shape(ids), segment, dtype="int32"))
         return self.embedding_dropout(self.embedding_norm(x), training=training)
 
-    @staticmethod
-    def _position_noise(x, positions, std, seed):
+    def _position_noise(self, x, positions, std, seed):
         where = ops.expand_dims(ops.cast(positions, x.dtype), -1)
         count = ops.maximum(ops.sum(where, axis=(1, 2)) * ops.shape(x)[-1], 1.0)
         # The scale only: no gradient through the noise's size.
         rms = ops.stop_gradient(ops.sqrt(ops.sum(ops.square(x) * where, axis=(1, 2)) / count))
-        noise = keras.random.normal(ops.shape(x), dtype=x.dtype, seed=seed)
+        noise = keras.random.normal(ops.shape(x), dtype=x.dtype,
+                                    seed=self.noise_seed_generator if seed is None else seed)
         return noise * where * ops.reshape(std * rms, (-1, 1, 1))
 
     def _run_layers(self, x, mask, layers, training):
@@ -225,7 +235,8 @@ class RelevanceTextEncoder(keras.layers.Layer):
         With `noise_positions` (bool `[B, S]`) and `noise_std` > 0, Gaussian
         noise of std `noise_std` · RMS(the row's embeddings there) is added to
         the input embeddings at those positions: a hard negative made in the
-        title's token space (`PRECTRConfig.debias = "noise_title_embedding"`).
+        title's token space (`PRECTRConfig.debias = "noise_title_embedding"`),
+        drawn from the encoder's own seed generator unless `seed` is given.
         """
         if self.num_split_layers:
             raise ValueError("encode_pair is the joint arrangement; this encoder is split "
@@ -349,13 +360,18 @@ class RelevanceTextEncoder(keras.layers.Layer):
             ops.concatenate([rows(query_values), title_values], axis=1), mask, False))
 
     # --- Keras --------------------------------------------------------------
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, noise_positions=None, noise_std=0.0):
+        # The noise arguments reach `encode_split` (positions in `title_ids`)
+        # or `encode_pair` (in `token_ids`): the title-noise twins of either
+        # arrangement go through this one dispatch.
         if self.num_split_layers:
             if not isinstance(inputs, dict):
                 raise ValueError("the split encoder takes a dict with query_ids and title_ids")
-            return self.encode_split(inputs["query_ids"], inputs["title_ids"], training=training)
+            return self.encode_split(inputs["query_ids"], inputs["title_ids"], training=training,
+                                     noise_positions=noise_positions, noise_std=noise_std)
         token_ids = inputs["token_ids"] if isinstance(inputs, dict) else inputs
-        return self.encode_pair(token_ids, training=training)
+        return self.encode_pair(token_ids, training=training, noise_positions=noise_positions,
+                                noise_std=noise_std)
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, dict):

@@ -218,18 +218,11 @@ class PRECTRModel(DistributedModel, GroupedEvaluation, keras.Model):
         if self.config.debias == "noise_title_embedding":
             query, title = (tf.reshape(p, [-1]) for p in pairs)
             tokens = self.tokenizer(query, title)
-            noise_std = self.config.debias_noise_scale
-            if self.encoder.num_split_layers:
-                noisy = self.encoder.encode_split(
-                    tokens["query_ids"], tokens["title_ids"], training=True,
-                    noise_positions=self.tokenizer.title_positions(tokens["title_ids"],
-                                                                   split=True),
-                    noise_std=noise_std)
-            else:
-                noisy = self.encoder.encode_pair(
-                    tokens["token_ids"], training=True,
-                    noise_positions=self.tokenizer.title_positions(tokens["token_ids"]),
-                    noise_std=noise_std)
+            split = bool(self.encoder.num_split_layers)
+            positions = self.tokenizer.title_positions(
+                tokens["title_ids" if split else "token_ids"], split=split)
+            noisy = self.encoder(tokens, training=True, noise_positions=positions,
+                                 noise_std=self.config.debias_noise_scale)
         else:
             noisy = self.hard_negative(r, training=True)["representation"]
         negative = self._heads(context, noisy, preference, training=True)
