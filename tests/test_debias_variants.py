@@ -54,7 +54,10 @@ def test_no_debias_task_without_a_variant_and_none_at_evaluation():
 
 
 def test_the_switch_is_validated_and_round_trips():
-    assert preset("prectr_v2").debias == "noise_r" and preset("prectr_v2").use_debias
+    # The default is the 5-seed run's pick (BENCHMARKS.md); the paper's
+    # reading stays available by name.
+    assert preset("prectr_v2").debias == "noise_title_embedding"
+    assert preset("prectr_v2").use_debias and preset("prectr_v2", debias="noise_r").use_debias
     for name in ("dnn", "prectr_v1", "v2_no_debias"):
         assert preset(name).debias == "none" and not preset(name).use_debias
     with pytest.raises(ValueError, match="debias must be one of"):

@@ -14,25 +14,28 @@ from prectr_tf.metrics.predictions import auc
 from prectr_tf.models.config import PRESETS, preset
 from prectr_tf.models.prectr_model import PRECTRModel
 
-# Parts (sublayer attributes) each preset must have, and must not.
+# Parts (sublayer attributes) each preset must have, and must not. The
+# default debias (`noise_title_embedding`) re-uses the encoder and has no
+# layer of its own, so it shows as the twins' outputs in training instead.
 PARTS = ("encoder", "relevance_head", "personal_preference", "global_preference",
-         "incentive", "hard_negative")
+         "incentive")
 EXPECTED = {
     "dnn": set(),
     "prectr_v1": {"encoder", "relevance_head", "personal_preference", "incentive"},
     "prectr_v2": set(PARTS),
     "v2_no_cross": set(PARTS) - {"global_preference"},
-    "v2_no_debias": set(PARTS) - {"hard_negative"},
+    "v2_no_debias": set(PARTS),
     "v2_frozen_encoder": set(PARTS),
 }
+DEBIASED = {"prectr_v2", "v2_no_cross", "v2_frozen_encoder"}
 
 
-def _model(tiny_dataset, name, **overrides):
+def _model(tiny_dataset, name, encoder_dropout=0.1, **overrides):
     data_dir, vocab = tiny_dataset
     config = preset(name, embedding_dim=8, hidden_units=(16,), **overrides)
     config = config.__class__(**{**config.__dict__, "encoder": config.encoder.__class__(
         max_length=16, num_layers=2, hidden_dim=16, num_heads=2,
-        intermediate_dim=32)})
+        intermediate_dim=32, dropout=encoder_dropout)})
     model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=vocab)
     model.build()
     return model
@@ -50,6 +53,9 @@ def test_presets_build_exactly_their_parts(tiny_dataset, name):
     weights = {w.path.split("/")[1] for w in model.weights}
     assert ("global_preference" in weights) == ("global_preference" in EXPECTED[name])
     assert ("encoder" in weights) == ("encoder" in EXPECTED[name])
+    features, _ = _batch(tiny_dataset, size=8)
+    twins = "negative_log_p_click" in model(features, training=True)
+    assert twins == (name in DEBIASED)
 
 
 @pytest.mark.parametrize("name", ["prectr_v2", "prectr_v1"])
@@ -259,15 +265,17 @@ def test_every_layer_size_comes_from_the_config_and_round_trips(tiny_dataset, tm
     np.testing.assert_allclose(restored(features)["score"], model(features)["score"], atol=1e-6)
 
 
-def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset):
+@pytest.mark.parametrize("debias", ["noise_r", "noise_title_embedding"])
+def test_twins_over_anchor_rows_only_equal_the_all_rows_pass(tiny_dataset, debias):
     """The noisy twins are scored over the anchor rows alone and scattered
     back: anchors get exactly the all-rows pass's outputs, other rows 0, and
-    the debias loss is unchanged (noise 0 and no Gumbel gate make the pass
-    deterministic)."""
+    the debias loss is unchanged (noise 0, no encoder dropout and no Gumbel
+    gate make the pass deterministic)."""
     from prectr_tf.layers.hard_negative import hard_negative_anchor_mask
     from prectr_tf.models.tasks import DebiasTask
 
-    model = _model(tiny_dataset, "prectr_v2", use_incentive=False, debias_noise_scale=0.0)
+    model = _model(tiny_dataset, "prectr_v2", encoder_dropout=0.0, use_incentive=False,
+                   debias=debias, debias_noise_scale=0.0)
     features, labels = _batch(tiny_dataset, size=128)
     r = model._encode_pairs(features["query"], features["item_title"], training=False)
     preference = model._preference(features, r, training=False)

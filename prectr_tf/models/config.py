@@ -18,7 +18,8 @@ no text and no relevance head.
 import dataclasses
 
 ENCODER_MODES = ("none", "frozen", "finetune")
-# Exposure-bias corrections (`PRECTRConfig.debias`); "noise_r" is the paper's reading.
+# Exposure-bias corrections (`PRECTRConfig.debias`); "noise_r" is the paper's reading,
+# "noise_title_embedding" the default (the 5-seed 200k run's pick; BENCHMARKS.md).
 DEBIAS_VARIANTS = ("none", "noise_r", "noise_r_pairwise_only", "noise_title_embedding",
                    "unexposed")
 
@@ -99,7 +100,8 @@ class PRECTRConfig:
         use_cross_user: `GlobalPreferenceAggregator` over the query context
             (DESIGN §4.6).
         use_incentive: the three-expert incentive τ(x) (DESIGN §4.7).
-        debias: the exposure-bias correction (§4.8), one of `DEBIAS_VARIANTS`:
+        debias: the exposure-bias correction (§4.8), one of `DEBIAS_VARIANTS`
+            (default `"noise_title_embedding"`, the 5-seed run's pick):
             `"noise_r"` — the paper's reading: each anchor's twin r̃ = r + ε
             is scored through the same heads, must rank a margin below the
             anchor (`PairwiseDebiasLoss`) and is labelled level 0 for the
@@ -178,7 +180,7 @@ class PRECTRConfig:
     use_personal_preference: bool = True
     use_cross_user: bool = True
     use_incentive: bool = True
-    debias: str = "noise_r"
+    debias: str = "noise_title_embedding"
     use_consistency: bool = True
     rsl_weight: float = 1.0
     consistency_weight: float = 0.1
