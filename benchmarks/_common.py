@@ -3,20 +3,78 @@
 import resource
 
 
+def _status_kb(pid, field):
+    """A `/proc/<pid>/status` field in kB (0 when the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def peak_rss_mb():
     """Peak resident memory of this process since its `exec`, in MB.
 
     `VmHWM`, not `getrusage().ru_maxrss`: Linux carries `ru_maxrss` across
     `exec`, so a spawned child would report at least the RSS of the parent
     it was forked from (the parent holding TF and the log)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_kb("self", "VmHWM:")
+    return peak / 1024 if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class TreeMemorySampler:
+    """Peak summed RSS of this process and all its descendants (Beam's
+    worker processes), sampled every `interval` s on a thread, in MB.
+
+    Example:
+    >>> with TreeMemorySampler() as sampler:
+    ...     pass
+    >>> sampler.peak_mb > 0
+    True
+    """
+
+    def __init__(self, interval=1.0):
+        self.interval, self.peak_mb = interval, 0.0
+
+    def _sample(self):
+        # /proc, not psutil (not a dependency of the package): children by ppid.
+        import os  # noqa: PLC0415
+
+        children = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # a process that just exited
+                continue
+            children.setdefault(ppid, []).append(int(pid))
+        tree, total = [os.getpid()], 0
+        while tree:
+            pid = tree.pop()
+            tree.extend(children.get(pid, ()))
+            total += _status_kb(pid, "VmRSS:")
+        self.peak_mb = max(self.peak_mb, total / 1024)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self):
+        import threading  # noqa: PLC0415
+
+        self._stop = threading.Event()
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 def simulated_dataset(sim_config, work):

@@ -15,8 +15,10 @@ and versions.
 
 With `--beam-workers`, the same log is also built by the Beam pipeline
 (`prectr build --runner DirectRunner`), one run per worker count, and its
-speed is given as a ratio to the whole `build_dataset` of the same run. The
-driver's peak memory leaves out the worker processes'.
+speed is given as a ratio to the whole `build_dataset` of the same run, with
+the peak memory of the driver alone and of the driver and its worker
+processes together. A phase killed by the OOM killer is reported, not waited
+for.
 """
 
 import os
@@ -27,13 +29,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import json
 import multiprocessing as mp
+import queue as queue_module
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-from _common import machine_line, peak_rss_mb
+from _common import TreeMemorySampler, machine_line, peak_rss_mb
 
 
 def _histories(log_path, schema_json, runs, queue):
@@ -76,18 +79,29 @@ def _beam_build(log_path, schema_json, workers, queue):
     from prectr_tf.data.schema import DataSchema
 
     schema = DataSchema.from_json(schema_json)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, TreeMemorySampler() as memory:
         started = time.perf_counter()
         build_dataset_beam(log_path, os.path.join(tmp, "ds"), schema, num_workers=workers)
         seconds = time.perf_counter() - started
-    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb()})
+    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb(),
+               "peak_tree_rss_mb": memory.peak_mb})
 
 
 def _in_child(target, *args):
+    """`target(*args, queue)` in a spawned process -> what it put on the
+    queue, or `{"failed": ...}` when the process died first (the OOM
+    killer's SIGKILL leaves nothing on the queue)."""
     queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=target, args=(*args, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():
+                return {"failed": f"exit code {proc.exitcode}"
+                                  + (" (SIGKILL: out of memory?)" if proc.exitcode == -9 else "")}
     proc.join()
     return result
 
@@ -150,10 +164,14 @@ def main(argv=None):
               f"{_summary(n, full['seconds'])}; peak RSS {full['peak_rss_mb']:,.0f} MB; "
               f"phases of the last run (s): {json.dumps(full['last_phases'])}")
     for workers, result in beam.items():
+        if "failed" in result:
+            print(f"Beam DirectRunner, {workers} worker(s): failed, {result['failed']}")
+            continue
         ratio = (f"; {np.mean(full['seconds']) / result['seconds'][0]:.3f}x the whole build"
                  if full else "")
         print(f"Beam DirectRunner, {workers} worker(s): {_summary(n, result['seconds'])}{ratio}; "
-              f"peak RSS of the driver {result['peak_rss_mb']:,.0f} MB")
+              f"peak RSS of the driver {result['peak_rss_mb']:,.0f} MB, of the driver and its "
+              f"workers together {result['peak_tree_rss_mb']:,.0f} MB (sampled each second)")
     return 0
 
 
