@@ -3,9 +3,10 @@ build's shuffle volume and the embedding memory of the training job, from
 per-record sizes measured here.
 
 Measured on a simulated log (default 20,000 impressions, the default schema:
-L_u = L_g = 20), with the Beam builder's own functions and Beam's own coder
-for its elements (`FastPrimitivesCoder`, what a runner writes to its shuffle
-for these untyped PCollections):
+L_u = L_g = 20), with the Beam builder's own functions and the coder a
+runner writes to its shuffle for each element (the declared type's coder
+where the pipeline declares one, rows by user and by query and the join's
+parts; `FastPrimitivesCoder` for the untyped rest):
 
 * every keyed element that a `GroupByKey` / `CoGroupByKey` of
   `prectr_tf.data.beam_build` shuffles, in bytes per impression: the rows
@@ -51,7 +52,7 @@ def _mean_bytes(coder, elements):
 def measure(impressions, seed):
     """Bytes per impression of each shuffled element, and the dataset facts."""
     import pandas as pd  # noqa: PLC0415
-    from apache_beam.coders import coders  # noqa: PLC0415
+    from apache_beam.coders import coders, registry  # noqa: PLC0415
 
     from prectr_tf.data import beam_build  # noqa: PLC0415
     from prectr_tf.data.build import BuildConfig, build_dataset  # noqa: PLC0415
@@ -59,6 +60,9 @@ def measure(impressions, seed):
     from prectr_tf.data.simulator import SimulatorConfig, simulate  # noqa: PLC0415
 
     coder = coders.FastPrimitivesCoder()
+    # The collections the pipeline declares a type for get that type's coder.
+    row_coder = registry.get_coder(beam_build._ROW_TYPE)
+    part_coder = registry.get_coder(beam_build._PART_TYPE)
     requests = impressions // 10
     sim = simulate(SimulatorConfig(num_requests=requests, num_users=max(1, requests // 5),
                                    seed=seed))
@@ -72,14 +76,16 @@ def measure(impressions, seed):
         frame = pd.DataFrame([row for _, row in rows])
         by_user = {}
         by_query = {}
-        for key, row in rows:
-            by_user.setdefault(row["user_id"], []).append((key, row))
-            by_query.setdefault(row["query_id"], []).append((key, row))
-        user_parts = [part for group in by_user.items() for part in
+        for kv in rows:
+            for field, groups in (("user_id", by_user), ("query_id", by_query)):
+                key, value = beam_build._keyed_bytes(kv, field)
+                groups.setdefault(key, []).append(value)
+        # The join's inputs as the pipeline encodes them (`_encode_part`).
+        user_parts = [beam_build._encode_part(part) for group in by_user.items() for part in
                       beam_build._group_columns(group, schema, config.history, "user_history")]
-        query_parts = [part for group in by_query.items() for part in
-                       beam_build._group_columns(group, schema, config.history,
-                                                 "query_context")]
+        query_parts = [beam_build._encode_part(part) for group in by_query.items()
+                       for part in beam_build._group_columns(group, schema, config.history,
+                                                             "query_context")]
         data_dir = os.path.join(work, "dataset")
         info = build_dataset(sim.log, data_dir, schema, config, progress=False)
         record_bytes = sum(os.path.getsize(f) for f in glob.glob(
@@ -89,15 +95,18 @@ def measure(impressions, seed):
     shuffles = {
         "group ids (several files only)": _mean_bytes(
             coder, [(row["impression_id"], kv) for kv in sample for row in [kv[1]]]),
-        "group users": _mean_bytes(coder, [(kv[1]["user_id"], kv) for kv in sample]),
-        "group queries": _mean_bytes(coder, [(kv[1]["query_id"], kv) for kv in sample]),
+        "group users": _mean_bytes(row_coder, [beam_build._keyed_bytes(kv, "user_id")
+                                               for kv in sample]),
+        "group queries": _mean_bytes(row_coder, [beam_build._keyed_bytes(kv, "query_id")
+                                                 for kv in sample]),
         "group files": _mean_bytes(coder, [(kv[0][0], (kv[0][1], kv[1]["timestamp"]))
                                            for kv in sample]),
-        "join: user history part": _mean_bytes(coder, user_parts[:: max(1, len(rows) // 5000)]),
-        "join: query context part": _mean_bytes(coder,
+        "join: user history part": _mean_bytes(part_coder,
+                                               user_parts[:: max(1, len(rows) // 5000)]),
+        "join: query context part": _mean_bytes(part_coder,
                                                 query_parts[:: max(1, len(rows) // 5000)]),
-        "join: rank part": _mean_bytes(coder, [(kv[0], ("train", i)) for i, kv in
-                                               enumerate(sample)]),
+        "join: rank part": _mean_bytes(part_coder, [beam_build._encode_part((kv[0], ("train", i)))
+                                                    for i, kv in enumerate(sample)]),
         "group shards (serialised tf.Example)": record_bytes + _mean_bytes(
             coder, [(("train", 0, 64), (i, b"")) for i in range(100)]),
     }
