@@ -10,7 +10,8 @@ is its own, and no model inherits another's traced graphs):
   left random, which costs the same), `prectr_v1_cached` (v1 on a
   `RelevanceCache`: r per distinct pair computed once before training, as
   `train_staged` does for a frozen encoder; the build is reported, not
-  timed), and `DCNv2Baseline`; Adam;
+  timed), `prectr_v2_noise_r` (V2 with the paper's `debias="noise_r"` twin
+  instead of the default's title noise), and `DCNv2Baseline`; Adam;
 * one `fit` over `make_dataset(..., repeat=True, drop_remainder=True)` at
   `--batch-size`, of `1 + --runs` epochs of `--steps` steps: epoch 0 is the
   warm-up (the first steps trace the graph), each later epoch one timed run,
@@ -49,9 +50,10 @@ import numpy as np  # noqa: E402
 
 from _common import machine_line, peak_rss_mb  # noqa: E402
 
-MODELS = ("prectr_v1", "prectr_v1_cached", "prectr_v2", "dcn_v2")
+MODELS = ("prectr_v1", "prectr_v1_cached", "prectr_v2", "prectr_v2_noise_r", "dcn_v2")
 RATIOS = (("prectr_v2", "prectr_v1"), ("prectr_v2", "dcn_v2"), ("prectr_v1", "dcn_v2"),
-          ("prectr_v1_cached", "prectr_v1"), ("prectr_v1_cached", "dcn_v2"))
+          ("prectr_v1_cached", "prectr_v1"), ("prectr_v1_cached", "dcn_v2"),
+          ("prectr_v2", "prectr_v2_noise_r"))
 
 
 def _make_model(name, data_dir, vocabulary):
@@ -61,6 +63,9 @@ def _make_model(name, data_dir, vocabulary):
 
     if name == "dcn_v2":
         return DCNv2Baseline.from_dataset(data_dir)
+    if name == "prectr_v2_noise_r":  # the paper's twin r + ε, before the default's title noise
+        return PRECTRModel.from_dataset(data_dir, preset("prectr_v2", debias="noise_r"),
+                                        wordpiece_vocabulary=vocabulary)
     name = name.removesuffix("_cached")
     return PRECTRModel.from_dataset(data_dir, preset(name), wordpiece_vocabulary=vocabulary)
 
