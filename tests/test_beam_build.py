@@ -94,6 +94,24 @@ def test_a_row_that_lost_a_part_at_the_join_stops_the_build():
                              layout, BuildConfig())
 
 
+def test_a_row_lost_whole_at_the_join_stops_the_build(tmp_path):
+    """A row none of whose parts reached the join never meets the guard
+    above; the count of examples against valid rows catches it, before
+    anything is written."""
+    import pickle  # noqa: PLC0415
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    # 10 valid rows, 9 assembled (8 train, 1 eval): one lost whole.
+    for name, value in (("num_impressions", 10), ("splits", [
+            ("train", [8, 2, 8, 8, 0, 7]), ("eval", [1, 0, 1, 1, 9, 9])])):
+        (parts / f"{name}.pkl").write_bytes(pickle.dumps(value))
+    with pytest.raises(RuntimeError, match="assembled 9 examples from 10 valid rows"):
+        beam_build._describe(str(parts), str(tmp_path), DataSchema(), BuildConfig(),
+                             "DirectRunner", 1.0)
+    assert not (tmp_path / "rejects.csv").exists()
+
+
 def _joined(index, row, **parts):
     """What the join hands `_assemble` for one row: each part as encoded."""
     return (index, row), {name: [beam_build._encode_part(((index, row), part))[1]

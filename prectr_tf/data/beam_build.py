@@ -377,10 +377,17 @@ def _describe(parts, staging, schema, config, runner, seconds):
         with open(path, "rb") as fh:
             return pickle.load(fh)
 
+    stats = dict(load("splits", []))
+    num_impressions = load("num_impressions", 0)
+    written = sum(stat[0] for stat in stats.values())
+    if written != num_impressions:
+        # The join's guard sees a row that lost some of its parts; a row
+        # that lost all of them (or a whole group) shows only in the count.
+        raise RuntimeError(f"the pipeline assembled {written:,} examples from {num_impressions:,} "
+                           f"valid rows; the runner lost data (rerun, or with --num-workers 1)")
     report = RejectReport()
     report.rejections = [r for _, r in sorted(load("rejects", []), key=lambda kv: kv[0])]
     report.write(os.path.join(staging, "rejects.csv"))
-    stats = dict(load("splits", []))
     splits = {}
     for split in ("train", "eval") if config.eval_fraction > 0 else ("train",):
         n, clicks, labelled, titled, first, last = stats.get(split, [0, 0, 0, 0, None, None])
@@ -399,7 +406,7 @@ def _describe(parts, staging, schema, config, runner, seconds):
                                                   pd.Series([], dtype=np.int64), 1)
     vocab_sizes = {field: vocab_sizes[field] for field in VOCAB_FIELDS}
     description = describe(schema, config, sorted(load("sources", [])),
-                           load("num_impressions", 0), report, splits, vocab_sizes,
+                           num_impressions, report, splits, vocab_sizes,
                            {"total": round(seconds, 3)}, runner=runner)
     shutil.rmtree(parts)
     json.dumps(description)  # fails here, not half-way through the file, if not JSON
