@@ -26,8 +26,11 @@ def peak_rss_mb():
 
 
 class TreeMemorySampler:
-    """Peak summed RSS of this process and all its descendants (Beam's
-    worker processes), sampled every `interval` s on a thread, in MB.
+    """Peak summed RSS of process `root` (default this one) and all its
+    descendants (Beam's worker processes), sampled every `interval` s on a
+    thread, in MB. Sample a measured process from its parent: a sampling
+    thread inside a Beam driver made its multi-process build lose data
+    (BENCHMARKS.md, scale-out).
 
     Example:
     >>> with TreeMemorySampler() as sampler:
@@ -36,8 +39,8 @@ class TreeMemorySampler:
     True
     """
 
-    def __init__(self, interval=1.0):
-        self.interval, self.peak_mb = interval, 0.0
+    def __init__(self, root=None, interval=1.0):
+        self.root, self.interval, self.peak_mb = root, interval, 0.0
 
     def _sample(self):
         # /proc, not psutil (not a dependency of the package): children by ppid.
@@ -51,7 +54,7 @@ class TreeMemorySampler:
             except (OSError, IndexError, ValueError):  # a process that just exited
                 continue
             children.setdefault(ppid, []).append(int(pid))
-        tree, total = [os.getpid()], 0
+        tree, total = [self.root or os.getpid()], 0
         while tree:
             pid = tree.pop()
             tree.extend(children.get(pid, ()))

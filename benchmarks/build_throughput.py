@@ -79,12 +79,11 @@ def _beam_build(log_path, schema_json, workers, queue):
     from prectr_tf.data.schema import DataSchema
 
     schema = DataSchema.from_json(schema_json)
-    with tempfile.TemporaryDirectory() as tmp, TreeMemorySampler() as memory:
+    with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         build_dataset_beam(log_path, os.path.join(tmp, "ds"), schema, num_workers=workers)
         seconds = time.perf_counter() - started
-    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb(),
-               "peak_tree_rss_mb": memory.peak_mb})
+    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb()})
 
 
 def _in_child(target, *args):
@@ -94,16 +93,17 @@ def _in_child(target, *args):
     queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=target, args=(*args, queue))
     proc.start()
-    while True:
-        try:
-            result = queue.get(timeout=5)
-            break
-        except queue_module.Empty:
-            if not proc.is_alive():
-                return {"failed": f"exit code {proc.exitcode}"
-                                  + (" (SIGKILL: out of memory?)" if proc.exitcode == -9 else "")}
+    with TreeMemorySampler(proc.pid) as memory:  # from here: no thread in the child
+        while True:
+            try:
+                result = queue.get(timeout=5)
+                break
+            except queue_module.Empty:
+                if not proc.is_alive():
+                    return {"failed": f"exit code {proc.exitcode}" + (
+                        " (SIGKILL: out of memory?)" if proc.exitcode == -9 else "")}
     proc.join()
-    return result
+    return {**result, "peak_tree_rss_mb": memory.peak_mb}
 
 
 def _summary(n, seconds):
