@@ -28,9 +28,8 @@ def peak_rss_mb():
 class TreeMemorySampler:
     """Peak summed RSS of process `root` (default this one) and all its
     descendants (Beam's worker processes), sampled every `interval` s on a
-    thread, in MB. Sample a measured process from its parent: a sampling
-    thread inside a Beam driver made its multi-process build lose data
-    (BENCHMARKS.md, scale-out).
+    thread, in MB. Sampled from the parent, the measured process runs
+    without an extra thread of ours.
 
     Example:
     >>> with TreeMemorySampler() as sampler:

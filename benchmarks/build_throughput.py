@@ -93,7 +93,7 @@ def _in_child(target, *args):
     queue = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(target=target, args=(*args, queue))
     proc.start()
-    with TreeMemorySampler(proc.pid) as memory:  # from here: no thread in the child
+    with TreeMemorySampler(proc.pid) as memory:  # from here: no thread of ours in the child
         while True:
             try:
                 result = queue.get(timeout=5)
