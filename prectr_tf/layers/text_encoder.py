@@ -171,14 +171,18 @@ class RelevanceTextEncoder(keras.layers.Layer):
             x = x + self.segment_embedding(ops.full(ops.shape(ids), segment, dtype="int32"))
         return self.embedding_dropout(self.embedding_norm(x), training=training)
 
-    def _position_noise(self, x, positions, std, seed):
+    def _with_position_noise(self, x, positions, std, seed):
+        """`x` plus the title-noise twin's noise at `positions`; `x` itself
+        without positions or at std 0."""
+        if positions is None or std <= 0:
+            return x
         where = ops.expand_dims(ops.cast(positions, x.dtype), -1)
         count = ops.maximum(ops.sum(where, axis=(1, 2)) * ops.shape(x)[-1], 1.0)
         # The scale only: no gradient through the noise's size.
         rms = ops.stop_gradient(ops.sqrt(ops.sum(ops.square(x) * where, axis=(1, 2)) / count))
         noise = keras.random.normal(ops.shape(x), dtype=x.dtype,
                                     seed=self.noise_seed_generator if seed is None else seed)
-        return noise * where * ops.reshape(std * rms, (-1, 1, 1))
+        return x + noise * where * ops.reshape(std * rms, (-1, 1, 1))
 
     def _run_layers(self, x, mask, layers, training):
         for layer in layers:
@@ -243,8 +247,7 @@ class RelevanceTextEncoder(keras.layers.Layer):
                              f"(num_split_layers={self.num_split_layers})")
         training = self._training(training)
         x = self._embed(token_ids, None, training)
-        if noise_positions is not None and noise_std > 0:
-            x = x + self._position_noise(x, noise_positions, noise_std, seed)
+        x = self._with_position_noise(x, noise_positions, noise_std, seed)
         return self._output(self._cls_output(x, ops.not_equal(token_ids, PAD_ID),
                                              self.transformer_layers, training))
 
@@ -256,8 +259,7 @@ class RelevanceTextEncoder(keras.layers.Layer):
     def _encode_side(self, ids, segment, training, noise_positions=None, noise_std=0.0,
                      seed=None):
         x = self._embed(ids, segment, training)
-        if noise_positions is not None and noise_std > 0:
-            x = x + self._position_noise(x, noise_positions, noise_std, seed)
+        x = self._with_position_noise(x, noise_positions, noise_std, seed)
         return self._output(self._run_layers(
             x, ops.not_equal(ids, PAD_ID), self.transformer_layers[: self.num_split_layers],
             training))
