@@ -108,6 +108,7 @@ def _train_config(args, seed):
                        rsl_epochs=args.rsl_epochs, joint_epochs=args.joint_epochs,
                        stage_validation_fraction=args.stage_validation_fraction,
                        stage_patience=args.stage_patience,
+                       encoder_min_delta=args.min_delta, stage_min_delta=args.min_delta,
                        wordpiece_vocabulary_size=args.wordpiece_size, seed=seed)
 
 
@@ -449,6 +450,9 @@ def main(argv=None):
                         help="> 0: stop stages 1-2 early on this share of the train requests; "
                              "--rsl-epochs / --joint-epochs are then caps")
     parser.add_argument("--stage-patience", type=int, default=2)
+    parser.add_argument("--min-delta", type=float, default=1e-4,
+                        help="the least validation-loss decrease that counts as better, "
+                             "stage 0 and stages 1-2 (TrainConfig encoder_/stage_min_delta)")
     parser.add_argument("--wordpiece-size", type=int, default=2000)
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
                         help="JSON of every per-seed number (rewritten after each preset)")

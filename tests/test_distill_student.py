@@ -154,3 +154,18 @@ def test_relevance_probabilities_take_utf8_bytes_and_str_alike(pairs_and_vocabul
     as_bytes = relevance_probabilities(model, np.array([x.encode() for x in q], object),
                                        np.array([x.encode() for x in t], object))
     np.testing.assert_allclose(as_bytes, relevance_probabilities(model, q, t), atol=1e-6)
+
+
+def test_resumable_early_stopping_min_delta(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = False
+    stop = ResumableEarlyStopping(tmp_path, patience=2, min_delta=0.1)
+    stop.set_model(model)
+    stop.on_train_begin()
+    for epoch, value in enumerate([3.0, 2.95, 2.91, 2.7]):
+        stop.on_epoch_end(epoch, {"val_loss": value})
+        if model.stop_training:
+            break
+    # 2.95 and 2.91 fall by less than 0.1 from the best, 3.0: two epochs
+    # without a better loss; epoch 3 never runs.
+    assert (stop.best, stop.best_epoch, stop.stopped_epoch) == (3.0, 0, 2)

@@ -52,3 +52,21 @@ def test_stage2_stops_on_the_holdout_and_keeps_its_best_epoch(tiny_dataset, tmp_
     assert gaps[best - 1] < 1e-3 and gaps[best - 1] < np.delete(gaps, best - 1).min()
     with pytest.raises(ValueError, match="stage_validation_fraction"):
         TrainConfig(stage_validation_fraction=1.0)
+
+
+def test_a_decrease_below_min_delta_is_not_better(tiny_dataset, tmp_path):
+    data_dir, _ = tiny_dataset
+    train = TrainConfig(batch_size=64, joint_epochs=12, stage_validation_fraction=0.3,
+                        stage_patience=2, stage_min_delta=10.0)
+    config = preset("dnn", embedding_dim=8, hidden_units=(16,))
+    model, history = train_staged(data_dir, config, train, tmp_path, verbose=0)
+    stage = history[STAGES[2]]
+    val = np.array(stage["val_loss"])
+    # The loss did fall, so with min_delta 0 the stage would have gone on;
+    # no fall reaches 10 nats, so epoch 1 stays the best and patience ends it.
+    assert val[1:].min() < val[0]
+    assert len(val) == 3 and stage["best_epoch"] == [1]
+    holdout = make_dataset(data_dir, "train", batch_size=64, holdout_fraction=0.3,
+                           holdout=True)
+    loss = model.evaluate(holdout, return_dict=True, verbose=0)["loss"]
+    assert abs(loss - val[0]) < 1e-3 < np.abs(val[1:] - val[0]).max()

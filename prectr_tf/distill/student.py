@@ -51,6 +51,9 @@ class StudentConfig:
         max_epochs: the cap; early stopping usually ends sooner (default 30).
         patience: epochs without a better validation loss before stopping
             (default 3).
+        min_delta: the least decrease of the validation loss that counts as
+            better (default 1e-4): a student that already gets every pair
+            right keeps lowering its loss by ever smaller amounts.
         validation_fraction: share of the distinct queries held out for
             early stopping (default 0.1).
         min_steps_per_epoch: an epoch — the interval between validations,
@@ -67,6 +70,7 @@ class StudentConfig:
     learning_rate: float = 1e-3
     max_epochs: int = 30
     patience: int = 3
+    min_delta: float = 1e-4
     validation_fraction: float = 0.1
     min_steps_per_epoch: int = 100
     seed: int = 0
@@ -151,7 +155,8 @@ def train_student(pairs, vocabulary, encoder_config, num_levels, out_dir, config
                                         kd_weight=1.0 if distilling else 0.0),
                   jit_compile=False)
     stopping = ResumableEarlyStopping(os.path.join(out_dir, "early_stopping"),
-                                      patience=config.patience)
+                                      patience=config.patience,
+                                      min_delta=config.min_delta)
     fit = model.fit(train_ds, validation_data=val_ds, epochs=config.max_epochs, verbose=verbose,
                     shuffle=False, steps_per_epoch=steps_per_epoch,
                     callbacks=[keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),

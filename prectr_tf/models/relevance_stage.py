@@ -35,7 +35,8 @@ import numpy as np
 FILE = "stage1_rsl.head"
 # The TrainConfig fields that stage 1's result depends on.
 _STAGE1_FIELDS = ("batch_size", "learning_rate", "rsl_epochs", "stage_validation_fraction",
-                  "stage_patience", "steps_per_epoch", "cache_frozen_encoder", "seed")
+                  "stage_patience", "stage_min_delta", "steps_per_epoch",
+                  "cache_frozen_encoder", "seed")
 
 
 def relevance_stage_key(model, data_dir, student_dir, train_config):
