@@ -58,6 +58,10 @@ an interrupted seed (which `--report` leaves out until it is done).
     python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~8 min)
     python benchmarks/quality.py --first-seed 3 --seeds 2 --out runs/b.json  # split seeds
     python benchmarks/quality.py --report runs/a.json runs/b.json --out runs/all.json  # join
+    python benchmarks/quality.py --first-seed 1 --seeds 1 --threads 1 --out runs/a.json &
+    python benchmarks/quality.py --first-seed 2 --seeds 1 --threads 1 --out runs/b.json
+        # two seeds side by side, one core each (one process leaves cores idle while it
+        # simulates, builds and evaluates)
     python benchmarks/quality.py --seeds 1 --presets prectr_v1 prectr_v2 \
         --variant v2_noise1.5=prectr_v2:debias_noise_scale=1.5    # a preset with fields changed
 
@@ -352,6 +356,7 @@ def _meta(args, sim_config, train_config, seeds):
         "encoder_init": args.encoder_init,
         "judge_accuracy": args.judge_accuracy,
         "train": {k: v for k, v in dataclasses.asdict(train_config).items() if k != "seed"},
+        "threads": args.threads,
         "load_average_at_start": _load_average(),
     }
 
@@ -454,6 +459,9 @@ def main(argv=None):
                         help="the least validation-loss decrease that counts as better, "
                              "stage 0 and stages 1-2 (TrainConfig encoder_/stage_min_delta)")
     parser.add_argument("--wordpiece-size", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow intra- and inter-op threads (default: one per core); "
+                             "1 for seeds run side by side, one process per core")
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
                         help="JSON of every per-seed number (rewritten after each preset)")
     parser.add_argument("--work-dir", help="keep datasets and models here (default: a temp dir)")
@@ -476,6 +484,11 @@ def main(argv=None):
         return 0
     if args.quick:
         args.seeds = 1
+    if args.threads:
+        import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     if "dnn" not in args.presets:
         args.presets = ["dnn", *args.presets]
     args.presets = [p for p in PRESETS if p in args.presets]

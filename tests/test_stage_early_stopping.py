@@ -31,23 +31,27 @@ def test_the_holdout_splits_requests_not_impressions(tiny_dataset):
         make_dataset(data_dir, "train", holdout_fraction=1.0)
 
 
-def test_stage2_stops_on_the_holdout_and_keeps_its_best_epoch(tiny_dataset, tmp_path):
-    data_dir, _ = tiny_dataset
-    train = TrainConfig(batch_size=64, joint_epochs=12, stage_validation_fraction=0.3,
-                        stage_patience=1, learning_rate=0.05)
+def _stage2(data_dir, out_dir, **train):
+    """A tiny dnn's stage 2, stopped on a 30 % holdout: the model, the
+    stage's held-out losses and best epoch, and the kept weights' held-out
+    loss."""
+    train = TrainConfig(batch_size=64, joint_epochs=12, stage_validation_fraction=0.3, **train)
     config = preset("dnn", embedding_dim=8, hidden_units=(16,))
-    model, history = train_staged(data_dir, config, train, tmp_path, verbose=0)
+    model, history = train_staged(data_dir, config, train, out_dir, verbose=0)
     stage = history[STAGES[2]]
-    val = np.array(stage["val_loss"])
-    assert len(val) < 12  # a learning rate this high overfits the tiny split at once
-    best = stage["best_epoch"][0]
-    assert best == int(np.argmin(val)) + 1 and len(val) == best + 1
-    # The weights kept are the best epoch's: the held-out loss is its loss.
     holdout = make_dataset(data_dir, "train", batch_size=64, holdout_fraction=0.3,
                            holdout=True)
+    # The loss is a mean of batch means and the batches are shuffled, so the
+    # kept epoch's loss is matched to ~1e-4, far closer than any other's.
     loss = model.evaluate(holdout, return_dict=True, verbose=0)["loss"]
-    # (The loss is a mean of batch means and the batches are shuffled, so it
-    # matches to ~1e-4, far closer than any other epoch's.)
+    return np.array(stage["val_loss"]), stage["best_epoch"][0], loss
+
+
+def test_stage2_stops_on_the_holdout_and_keeps_its_best_epoch(tiny_dataset, tmp_path):
+    val, best, loss = _stage2(tiny_dataset[0], tmp_path, stage_patience=1, learning_rate=0.05)
+    assert len(val) < 12  # a learning rate this high overfits the tiny split at once
+    assert best == int(np.argmin(val)) + 1 and len(val) == best + 1
+    # The weights kept are the best epoch's: the held-out loss is its loss.
     gaps = np.abs(val - loss)
     assert gaps[best - 1] < 1e-3 and gaps[best - 1] < np.delete(gaps, best - 1).min()
     with pytest.raises(ValueError, match="stage_validation_fraction"):
@@ -55,18 +59,10 @@ def test_stage2_stops_on_the_holdout_and_keeps_its_best_epoch(tiny_dataset, tmp_
 
 
 def test_a_decrease_below_min_delta_is_not_better(tiny_dataset, tmp_path):
-    data_dir, _ = tiny_dataset
-    train = TrainConfig(batch_size=64, joint_epochs=12, stage_validation_fraction=0.3,
-                        stage_patience=2, stage_min_delta=10.0)
-    config = preset("dnn", embedding_dim=8, hidden_units=(16,))
-    model, history = train_staged(data_dir, config, train, tmp_path, verbose=0)
-    stage = history[STAGES[2]]
-    val = np.array(stage["val_loss"])
+    val, best, loss = _stage2(tiny_dataset[0], tmp_path, stage_patience=2,
+                              stage_min_delta=10.0)
     # The loss did fall, so with min_delta 0 the stage would have gone on;
     # no fall reaches 10 nats, so epoch 1 stays the best and patience ends it.
     assert val[1:].min() < val[0]
-    assert len(val) == 3 and stage["best_epoch"] == [1]
-    holdout = make_dataset(data_dir, "train", batch_size=64, holdout_fraction=0.3,
-                           holdout=True)
-    loss = model.evaluate(holdout, return_dict=True, verbose=0)["loss"]
+    assert len(val) == 3 and best == 1
     assert abs(loss - val[0]) < 1e-3 < np.abs(val[1:] - val[0]).max()
