@@ -107,7 +107,8 @@ def _train_config(args, seed):
 
     if args.quick:
         return TrainConfig(batch_size=128, encoder_sft_epochs=1, encoder_min_steps_per_epoch=5,
-                           rsl_epochs=1, joint_epochs=1, steps_per_epoch=5, wordpiece_vocabulary_size=400, seed=seed)
+                           rsl_epochs=1, joint_epochs=1, steps_per_epoch=5,
+                           wordpiece_vocabulary_size=400, seed=seed)
     return TrainConfig(batch_size=args.batch_size, encoder_sft_epochs=args.sft_epochs,
                        rsl_epochs=args.rsl_epochs, joint_epochs=args.joint_epochs,
                        stage_validation_fraction=args.stage_validation_fraction,
