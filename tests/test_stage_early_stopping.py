@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from prectr_tf.data.pipeline import make_dataset
+from prectr_tf.data import pipeline
+from prectr_tf.data.pipeline import held_out_request, make_dataset
 from prectr_tf.models.config import preset
 from prectr_tf.models.training import STAGES, TrainConfig, train_staged
 
@@ -29,6 +30,35 @@ def test_the_holdout_splits_requests_not_impressions(tiny_dataset):
     assert sorted(again) == sorted(held)
     with pytest.raises(ValueError, match="holdout_fraction"):
         make_dataset(data_dir, "train", holdout_fraction=1.0)
+
+
+@pytest.mark.parametrize("chunk", [7, 1024])
+def test_the_holdout_filter_keeps_the_record_order(tiny_dataset, monkeypatch, chunk):
+    # The filter parses request ids a chunk at a time; whatever the chunk
+    # (7 does not divide the files), it keeps exactly the records a
+    # one-by-one filter keeps, in their order.
+    monkeypatch.setattr(pipeline, "_FILTER_CHUNK", chunk)
+    data_dir, _ = tiny_dataset
+    every = _request_ids(data_dir)
+    held = held_out_request(np.array(every, dtype=object), 0.3).numpy()
+    for holdout in (True, False):
+        expected = [i for i, h in zip(every, held) if h == holdout]
+        assert _request_ids(data_dir, holdout_fraction=0.3, holdout=holdout) == expected
+
+
+def test_a_cached_slice_replays_its_first_pass(tiny_dataset):
+    data_dir, _ = tiny_dataset
+    cached = make_dataset(data_dir, "train", batch_size=64, shuffle=False, cache=True,
+                          holdout_fraction=0.3, holdout=True)
+    passes = [[labels["click"].numpy() for _, labels in cached] for _ in range(2)]
+    plain = [labels["click"].numpy()
+             for _, labels in make_dataset(data_dir, "train", batch_size=64, shuffle=False,
+                                           holdout_fraction=0.3, holdout=True)]
+    for batches in passes:
+        assert len(batches) == len(plain)
+        assert all(np.array_equal(a, b) for a, b in zip(batches, plain))
+    with pytest.raises(ValueError, match="cache=True needs shuffle=False"):
+        make_dataset(data_dir, "train", cache=True)
 
 
 def _stage2(data_dir, out_dir, **train):

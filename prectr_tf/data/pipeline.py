@@ -38,9 +38,31 @@ def held_out_request(request_id, fraction):
     return bucket < int(round(fraction * HOLDOUT_BUCKETS))
 
 
+# Records per vectorised request-id parse of the holdout filter.
+_FILTER_CHUNK = 1024
+
+
+def _keep_requests(records, fraction, holdout):
+    """The serialized `records` whose request is (`holdout=True`) or is not
+    held out, in their order.
+
+    Parses the request ids of a chunk of records at once and unbatches what
+    it keeps: the same records as a per-record filter, but a per-record
+    `parse_single_example` cost more than the whole batched parse of an epoch.
+    """
+    spec = {"request_id": tf.io.FixedLenFeature([], tf.string)}
+
+    def keep(chunk):
+        ids = tf.io.parse_example(chunk, spec)["request_id"]
+        return tf.boolean_mask(chunk, tf.equal(held_out_request(ids, fraction), holdout))
+
+    return records.batch(_FILTER_CHUNK).map(keep, num_parallel_calls=tf.data.AUTOTUNE,
+                                            deterministic=True).unbatch()
+
+
 def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_buffer=10_000,
                  repeat=False, drop_remainder=False, seed=None, holdout_fraction=0.0,
-                 holdout=False, shard_by="data"):
+                 holdout=False, shard_by="data", cache=False):
     """Batches of `(features, labels)` from a dataset built by `prectr build`.
 
     Args:
@@ -63,6 +85,9 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
             worker-th batch (any number of files); `"file"`: each worker
             reads whole files of its own (less I/O; at least one file per
             worker).
+        cache: bool (default False): keep the parsed batches in memory after
+            the first pass, for a dataset read every epoch in the same order
+            (a validation slice); needs `shuffle=False`.
 
     Returns:
         a `tf.data.Dataset`.
@@ -79,6 +104,9 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     schema = DataSchema(**info["schema"])
     files = [os.path.join(os.fspath(data_dir), f) for f in info["splits"][split]["files"]]
     shuffle = split == "train" if shuffle is None else shuffle
+    if cache and shuffle:
+        raise ValueError("cache=True needs shuffle=False: the cache would replay the first "
+                         "epoch's order in every epoch")
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed)
@@ -88,9 +116,7 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     if holdout_fraction:
         if not 0.0 < holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {holdout_fraction}")
-        spec = {"request_id": tf.io.FixedLenFeature([], tf.string)}
-        ds = ds.filter(lambda record: tf.equal(held_out_request(
-            tf.io.parse_single_example(record, spec)["request_id"], holdout_fraction), holdout))
+        ds = _keep_requests(ds, holdout_fraction, holdout)
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed)
     if repeat:
@@ -99,6 +125,8 @@ def make_dataset(data_dir, split="train", batch_size=256, shuffle=None, shuffle_
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda records: parse_batch(records, schema),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
     if shard_by not in SHARD_POLICIES:
         raise ValueError(f"shard_by must be one of {sorted(SHARD_POLICIES)}, got {shard_by!r}")
     options = tf.data.Options()

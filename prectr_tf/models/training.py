@@ -158,10 +158,12 @@ def wordpiece_vocabulary(data_dir, out_dir, size):
 
 
 def _dataset(data_dir, split, train_config, holdout=False, shard_by="data"):
+    # The held-out slice is read every epoch: in file order, parsed once.
     return make_dataset(data_dir, split, batch_size=train_config.batch_size,
                         seed=train_config.seed,
                         holdout_fraction=train_config.stage_validation_fraction,
-                        holdout=holdout, shard_by=shard_by)
+                        holdout=holdout, shard_by=shard_by,
+                        shuffle=False if holdout else None, cache=holdout)
 
 
 def _own_dir(out_dir):
