@@ -116,6 +116,33 @@ def test_scoring_a_model_matches_scoring_the_logged_examples(simulated):
     assert several["click_logits"].shape == (len(space), 1)
 
 
+def test_encoding_each_distinct_pair_once_scores_like_every_row(simulated):
+    import keras
+
+    from prectr_tf.layers.text_preprocessing import learn_wordpiece_vocabulary
+    from prectr_tf.models.config import EncoderConfig, preset
+    from prectr_tf.models.prectr_model import PRECTRModel
+
+    sim, data_dir, space = simulated
+    pairs = set(zip(space.features["query"], space.features["item_title"]))
+    assert len(pairs) < len(space)  # the requests of a query share candidates
+    texts = sorted(set(sim.log["query"]) | set(sim.log["item_title"]))
+    keras.utils.set_random_seed(0)
+    config = preset("prectr_v2", embedding_dim=8, hidden_units=(16,), encoder=EncoderConfig(
+        max_length=16, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32))
+    model = PRECTRModel.from_dataset(data_dir, config, wordpiece_vocabulary=(
+        learn_wordpiece_vocabulary(texts, vocabulary_size=300)))
+    model.build()
+    # A random encoder gives every pair its own r: a row scored with another
+    # pair's r would not match.
+    names = ("score", "relevance_probs")
+    once = score_candidates(model, space.features, batch_size=700, outputs=names)
+    every = score_candidates(model, space.features, batch_size=700, outputs=names,
+                             encode_distinct_pairs=False)
+    for name in names:
+        np.testing.assert_allclose(once[name], every[name], rtol=1e-5, atol=1e-6)
+
+
 # --- the metrics on the simulated space ---------------------------------------
 def test_oracle_is_best_reversed_oracle_worst_constant_half(simulated):
     _, _, space = simulated

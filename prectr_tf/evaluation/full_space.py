@@ -179,7 +179,8 @@ def full_space_examples(sim, data_dir, split="eval", low_max=DEFAULT_LOW_MAX):
     return FullSpace(features=features, table=table)
 
 
-def score_candidates(model, features, batch_size=4096, outputs=None):
+def score_candidates(model, features, batch_size=4096, outputs=None,
+                     encode_distinct_pairs=True):
     """`model(batch, training=False)` over every row, in batches.
 
     Args:
@@ -187,16 +188,30 @@ def score_candidates(model, features, batch_size=4096, outputs=None):
         features: dict of `[N, ...]` arrays (`FullSpace.features`).
         batch_size: rows per call.
         outputs: `None` for the `"score"` alone, or a tuple of output names.
+        encode_distinct_pairs: bool (default True): for a model with a text
+            encoder, encode each distinct (query, title) pair once
+            (`RelevanceCache`) and score every row with its pair's r. The
+            requests of a query share most candidates, so the space holds
+            far fewer pairs than rows; r is the same function of the pair
+            either way (equal up to float rounding).
 
     Returns:
         float64 np.ndarray [N] of scores; with `outputs`, a dict of arrays.
     """
     import tensorflow as tf  # noqa: PLC0415
 
+    from prectr_tf.models.relevance_cache import FEATURE, RelevanceCache  # noqa: PLC0415
+
     names = ("score",) if outputs is None else tuple(outputs)
+    cache = None
+    if encode_distinct_pairs and getattr(getattr(model, "config", None), "uses_text", False):
+        cache = RelevanceCache.compute(model, features["query"], features["item_title"],
+                                       batch_size)
 
     @tf.function(reduce_retracing=True)
     def predict(batch):
+        if cache is not None:
+            batch = {**batch, FEATURE: cache.lookup(batch["query"], batch["item_title"])}
         out = model(batch, training=False)
         return {name: out[name] for name in names}
 
