@@ -55,7 +55,7 @@ def measure(impressions, seed):
     from apache_beam.coders import coders, registry  # noqa: PLC0415
 
     from prectr_tf.data import beam_build  # noqa: PLC0415
-    from prectr_tf.data.build import BuildConfig, build_dataset  # noqa: PLC0415
+    from prectr_tf.data.build import BuildConfig, build_dataset, eval_start_time  # noqa: PLC0415
     from prectr_tf.data.schema import DataSchema  # noqa: PLC0415
     from prectr_tf.data.simulator import SimulatorConfig, simulate  # noqa: PLC0415
 
@@ -74,18 +74,19 @@ def measure(impressions, seed):
         rows = list(beam_build._ValidateFile(schema, config.out_of_order).process((0, path)))
         rows = [r for r in rows if not isinstance(r, beam_build.beam.pvalue.TaggedOutput)]
         frame = pd.DataFrame([row for _, row in rows])
-        by_user = {}
-        by_query = {}
+        # The one grouping and the join's inputs as the pipeline encodes them.
+        grouped = {}
         for kv in rows:
-            for field, groups in (("user_id", by_user), ("query_id", by_query)):
-                key, value = beam_build._keyed_bytes(kv, field)
-                groups.setdefault(key, []).append(value)
-        # The join's inputs as the pipeline encodes them (`_encode_part`).
-        user_parts = [beam_build._encode_part(part) for group in by_user.items() for part in
-                      beam_build._group_columns(group, schema, config.history, "user_history")]
-        query_parts = [beam_build._encode_part(part) for group in by_query.items()
-                       for part in beam_build._group_columns(group, schema, config.history,
-                                                             "query_context")]
+            for key, value in beam_build._grouping_keys(kv):
+                grouped.setdefault(key, []).append(value)
+        start = eval_start_time(np.unique(frame["timestamp"].to_numpy(np.int64)),
+                                config.eval_fraction)
+        make_parts = beam_build._GroupParts(schema, config.history)
+        parts = {}
+        for group in grouped.items():
+            for part in make_parts.process(group, start):
+                if not isinstance(part, beam_build.beam.pvalue.TaggedOutput):
+                    parts.setdefault(beam_build._unpack(part[1])[0], []).append(part)
         data_dir = os.path.join(work, "dataset")
         info = build_dataset(sim.log, data_dir, schema, config, progress=False)
         record_bytes = sum(os.path.getsize(f) for f in glob.glob(
@@ -95,18 +96,13 @@ def measure(impressions, seed):
     shuffles = {
         "group ids (several files only)": _mean_bytes(
             coder, [(row["impression_id"], kv) for kv in sample for row in [kv[1]]]),
-        "group users": _mean_bytes(row_coder, [beam_build._keyed_bytes(kv, "user_id")
-                                               for kv in sample]),
-        "group queries": _mean_bytes(row_coder, [beam_build._keyed_bytes(kv, "query_id")
-                                                 for kv in sample]),
-        "group files": _mean_bytes(coder, [(kv[0][0], (kv[0][1], kv[1]["timestamp"]))
-                                           for kv in sample]),
-        "join: user history part": _mean_bytes(part_coder,
-                                               user_parts[:: max(1, len(rows) // 5000)]),
-        "join: query context part": _mean_bytes(part_coder,
-                                                query_parts[:: max(1, len(rows) // 5000)]),
-        "join: rank part": _mean_bytes(part_coder, [beam_build._encode_part((kv[0], ("train", i)))
-                                                    for i, kv in enumerate(sample)]),
+        **{f"group: a row under its {kind}": _mean_bytes(
+            row_coder, [key_value for kv in sample
+                        for key_value in beam_build._grouping_keys(kv)
+                        if key_value[0][0] == kind]) for kind in ("user", "query", "file")},
+        **{f"join: {kind} part": _mean_bytes(
+            part_coder, parts[kind][:: max(1, len(rows) // 5000)])
+           for kind in ("user", "query", "rank")},
         "group shards (serialised tf.Example)": record_bytes + _mean_bytes(
             coder, [(("train", 0, 64), (i, b"")) for i in range(100)]),
     }

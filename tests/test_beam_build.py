@@ -114,8 +114,8 @@ def test_a_row_lost_whole_at_the_join_stops_the_build(tmp_path):
 
 def _joined(index, row, **parts):
     """What the join hands `_assemble` for one row: each part as encoded."""
-    return (index, row), {name: [beam_build._encode_part(((index, row), part))[1]
-                                 for part in values] for name, values in parts.items()}
+    return (index, row), [beam_build._part((index, row), name, part)[1]
+                          for name, values in parts.items() for part in values]
 
 
 def test_shard_layout_offsets_each_file_by_the_earlier_files_of_its_split():

@@ -10,11 +10,12 @@ The pipeline, each step keyed so that it runs in parallel:
     files  --validate_log per file-->  rows keyed (file, row)   + rejects
     rows   --GroupByKey impression_id-->  first of each id     + rejects   (several files)
     rows   --distinct timestamps, global-->  eval start time           (side input)
-    rows   --GroupByKey user-->   row columns, user history, activity
-    rows   --GroupByKey query_id-->  own-user-free query context
-    rows   --GroupByKey file-->   rank within its split                (for the shards)
-    CoGroupByKey (file, row) --> one example --> batches serialised --> GroupByKey shard
-        --> the shard's records in log order, written
+    rows   --GroupByKey (user | query | file), one grouping for the three-->
+             a user's rows:  row columns, user history, activity
+             a query's rows: own-user-free query context
+             a file's rows:  rank within its split                     (for the shards)
+    parts  --GroupByKey (file, row)--> one example --> batches serialised
+        --> GroupByKey shard --> the shard's records in log order, written
     train rows --> counts per (field, value) --> vocabularies
 
 The history of an impression needs only its user's events and its context
@@ -41,8 +42,9 @@ import pandas as pd
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from prectr_tf.data.build import (VOCAB_FIELDS, BuildConfig, describe, eval_start_time,
-                                  in_eval, num_shards_for, shard_file_name, split_info, staged_directory,
-                                  vocabulary_values, write_description, write_vocabulary)
+                                  in_eval, num_shards_for, shard_file_name, split_info,
+                                  staged_directory, vocabulary_values, write_description,
+                                  write_vocabulary)
 from prectr_tf.data.examples import ExampleBuilder
 from prectr_tf.data.query_normalization import query_ids_for
 from prectr_tf.data.tfrecord import serialize_columns
@@ -86,7 +88,8 @@ def build_dataset_beam(logs, out_dir, schema, config=BuildConfig(), overwrite=Fa
     if schema.unexposed_negatives:
         raise ValueError("unexposed negatives are built by build_dataset only (they need every "
                          "request's whole candidate set): build without --runner")
-    paths = [os.fspath(logs)] if isinstance(logs, (str, os.PathLike)) else list(map(os.fspath, logs))
+    paths = ([os.fspath(logs)] if isinstance(logs, (str, os.PathLike))
+             else list(map(os.fspath, logs)))
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists; pass overwrite=True (--overwrite) to replace it")
@@ -125,30 +128,18 @@ def _build(pipeline, paths, schema, config, staging):
         | "all times" >> beam.combiners.ToList()
         | "eval start" >> beam.Map(lambda times: eval_start_time(np.asarray(times, np.int64),
                                                                  config.eval_fraction)))
-    users = (rows | "by user" >> beam.Map(_keyed_bytes, "user_id").with_output_types(_ROW_TYPE)
-             | "group users" >> beam.GroupByKey()
-             | "user history" >> beam.FlatMap(_group_columns, schema, config.history,
-                                              "user_history"))
-    queries = (rows | "by query" >> beam.Map(_keyed_bytes, "query_id")
-               .with_output_types(_ROW_TYPE)
-               | "group queries" >> beam.GroupByKey()
-               | "query context" >> beam.FlatMap(_group_columns, schema, config.history,
-                                                 "query_context"))
-    ranked = (rows | "by file" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1]["timestamp"])))
-              | "group files" >> beam.GroupByKey()
-              | "rank" >> beam.ParDo(_RankInFile(), eval_start).with_outputs("counts", main="ranks"))
+    # A row's three parts come out of one grouping and meet in one
+    # GroupByKey: a CoGroupByKey flattens its inputs, and on the
+    # multi-process DirectRunner the stage that read that Flatten lost
+    # elements of 1,000,000-impression builds (BENCHMARKS.md, the Beam build).
+    grouped = (rows | "by grouping" >> beam.FlatMap(_grouping_keys).with_output_types(_ROW_TYPE)
+               | "group" >> beam.GroupByKey()
+               | "parts" >> beam.ParDo(_GroupParts(schema, config.history), eval_start)
+               .with_output_types(_PART_TYPE).with_outputs("counts", main="parts"))
     layout = beam.pvalue.AsSingleton(
-        ranked.counts | "all counts" >> beam.combiners.ToList()
+        grouped.counts | "all counts" >> beam.combiners.ToList()
         | "shard layout" >> beam.Map(_shard_layout))
-    # Every part reaches the join as ((file, row), pickled bytes), one
-    # declared type for the three inputs that the join flattens into one
-    # collection (see `_encode_part`).
-    parts_by_row = {name: pcoll | f"encode {name} part" >> beam.Map(_encode_part)
-                    .with_output_types(_PART_TYPE)
-                    for name, pcoll in (("user", users), ("query", queries),
-                                        ("rank", ranked.ranks))}
-    examples = (parts_by_row
-                | "join" >> beam.CoGroupByKey()
+    examples = (grouped.parts | "join" >> beam.GroupByKey()
                 | "assemble" >> beam.Map(_assemble, layout, config))
     (examples | "batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=4096)
      | "serialise" >> beam.FlatMap(_serialise, schema)
@@ -224,41 +215,53 @@ def _unpack(data):
     return pickle.loads(zlib.decompress(data))
 
 
-def _keyed_bytes(keyed_row, field):
-    """`((file, row), row)` -> `(row[field], pickled ((file, row), row))`:
-    grouped by user and by query as bytes, a row takes a fifth of its dict's
-    memory (0.43 against 2.2 KB; see `_pack`)."""
-    return keyed_row[1][field], pickle.dumps(keyed_row, protocol=pickle.HIGHEST_PROTOCOL)
+def _grouping_keys(keyed_row):
+    """`((file, row), row)` -> the row under each grouping that builds a part
+    of its example: its user's and its query's (the row pickled: grouped as
+    bytes, a row takes a fifth of its dict's memory, 0.43 against 2.2 KB; see
+    `_pack`) and its file's (only its position and time)."""
+    (index, _), row = keyed_row
+    pickled = pickle.dumps(keyed_row, protocol=pickle.HIGHEST_PROTOCOL)
+    yield ("user", row["user_id"]), pickled
+    yield ("query", row["query_id"]), pickled
+    yield ("file", index), pickle.dumps((keyed_row[0], row["timestamp"]),
+                                        protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _group_columns(element, schema, history, list_name):
-    """The rows of one user (or query), pickled by `_keyed_bytes`, in log
-    order -> for each, its columns of `list_name` (with the row's own
-    columns for the user's)."""
-    _, encoded = element
-    keyed = sorted(map(pickle.loads, encoded), key=lambda kv: kv[0])
-    builder = ExampleBuilder(pd.DataFrame.from_records([row for _, row in keyed]), schema,
-                             history)
-    rows = np.arange(len(keyed))
-    if list_name == "user_history":
-        columns = builder.columns(rows, lists=(list_name,))
-    else:
-        columns = builder.list_columns(rows, lists=(list_name,))
-    for j, (key, _) in enumerate(keyed):
-        yield key, {name: values[j:j + 1] for name, values in columns.items()}
+class _GroupParts(beam.DoFn):
+    """The rows of one grouping, in log order -> each row's part, keyed
+    `(file, row)` and packed with its kind (`_pack`): a user's rows give
+    their own columns and user histories (`"user"`), a query's their
+    own-user-free contexts (`"query"`), a file's each row's split and rank
+    among the file's rows of that split (`"rank"`; the file's per-split
+    counts go to `counts`)."""
 
-
-class _RankInFile(beam.DoFn):
-    """The rows of one file -> each row's split and rank among the file's
-    rows of that split; the per-split counts of the file as `counts`."""
+    def __init__(self, schema, history):
+        self.schema, self.history = schema, history
 
     def process(self, element, eval_start):
-        index, rows = element
-        rows = sorted(rows)
+        (kind, _), encoded = element
+        keyed = sorted(map(pickle.loads, encoded), key=lambda kv: kv[0])
+        if kind == "file":
+            yield from self._ranks(keyed, eval_start)
+            return
+        builder = ExampleBuilder(pd.DataFrame.from_records([row for _, row in keyed]),
+                                 self.schema, self.history)
+        rows = np.arange(len(keyed))
+        if kind == "user":
+            columns = builder.columns(rows, lists=("user_history",))
+        else:
+            columns = builder.list_columns(rows, lists=("query_context",))
+        for j, (key, _) in enumerate(keyed):
+            yield _part(key, kind, {name: values[j:j + 1] for name, values in columns.items()})
+
+    @staticmethod
+    def _ranks(keyed, eval_start):
+        (index, _), _ = keyed[0]
         seen = collections.Counter()
-        for row, timestamp in rows:
+        for key, timestamp in keyed:
             split = "eval" if in_eval(timestamp, eval_start) else "train"
-            yield (index, row), (split, seen[split])
+            yield _part(key, "rank", (split, seen[split]))
             seen[split] += 1
         for split, count in seen.items():
             yield beam.pvalue.TaggedOutput("counts", (index, split, count))
@@ -274,25 +277,26 @@ def _shard_layout(counts):
     return offsets, dict(totals)
 
 
-def _encode_part(element):
-    """A row's part as the join's input: `((file, row), bytes)`. With the
-    parts as they come (untyped: a dict of arrays, a (split, rank) tuple)
-    the multi-process DirectRunner lost whole inputs of the join (1 build in
-    3 at 50,000 impressions and 2 workers)."""
-    (index, row), part = element
-    return (int(index), int(row)), _pack(part)
+def _part(key, kind, part):
+    """A row's part as the join's input: `((file, row), packed (kind, part))`,
+    one declared type for every kind (untyped parts once made the multi-process
+    DirectRunner lose whole inputs of a join)."""
+    index, row = key
+    return (int(index), int(row)), _pack((kind, part))
 
 
 def _assemble(element, layout, config):
-    """Joined parts of one row (`_encode_part`) -> ((split, shard,
-    num_shards), (rank, columns))."""
+    """Joined parts of one row (`_part`) -> ((split, shard, num_shards),
+    (rank, columns))."""
     (index, row), encoded = element
-    parts = {name: [_unpack(part) for part in values] for name, values in encoded.items()}
+    parts = collections.defaultdict(list)
+    for kind, part in map(_unpack, encoded):
+        parts[kind].append(part)
     missing = [name for name in ("user", "query", "rank") if len(parts[name]) != 1]
     if missing:
         # Every row has exactly one part of each; a runner that dropped one
         # must stop the build, not write a dataset without the row. Seen
-        # with DirectRunner multi_processing at 2 workers on a 50k log.
+        # with DirectRunner multi_processing at 2 workers (BENCHMARKS.md).
         raise RuntimeError(f"row {row} of log file {index}: the join got "
                            f"{[(name, len(parts[name])) for name in missing]} parts; the "
                            f"runner lost data (rerun, or with --num-workers 1)")
@@ -344,7 +348,8 @@ class _SplitStats(beam.CombineFn):
         accs = list(accs)
         bounds = [a for a in accs if a[4] is not None]
         return [*(sum(a[i] for a in accs) for i in range(4)),
-                min((a[4] for a in bounds), default=None), max((a[5] for a in bounds), default=None)]
+                min((a[4] for a in bounds), default=None),
+                max((a[5] for a in bounds), default=None)]
 
     def extract_output(self, acc):
         return acc
