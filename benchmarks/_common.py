@@ -104,3 +104,52 @@ def machine_line():
 
     return (f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
             f"Python {platform.python_version()}")
+
+
+def run_pool(commands, jobs, logs, on_exit=None):
+    """Run `commands` (argument lists), at most `jobs` at a time, in order,
+    each with stdout and stderr to its path in `logs`.
+
+    Args:
+        commands: list of argument lists for `subprocess.Popen`.
+        jobs: int, how many run at once (a new one starts as one ends).
+        logs: list of log paths, one per command.
+        on_exit: called as `on_exit(index, returncode, seconds)` when one ends
+            (seconds since the pool started).
+
+    Returns:
+        the exit codes, in the order of `commands`.
+    """
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    started, codes, running, waiting = time.perf_counter(), [None] * len(commands), {}, 0
+    while waiting < len(commands) or running:
+        while waiting < len(commands) and len(running) < jobs:
+            log = open(logs[waiting], "w")  # noqa: SIM115  (closed when the command ends)
+            running[waiting] = (subprocess.Popen(commands[waiting], stdout=log,
+                                                 stderr=subprocess.STDOUT), log)
+            waiting += 1
+        time.sleep(0.2)
+        for index, (process, log) in list(running.items()):
+            if process.poll() is not None:
+                log.close()
+                del running[index]
+                codes[index] = process.returncode
+                if on_exit:
+                    on_exit(index, process.returncode, time.perf_counter() - started)
+    return codes
+
+
+def without_options(argv, names):
+    """`argv` without the options in `names` and their values (`--name value`
+    or `--name=value`; each of them takes one value)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif arg.split("=", 1)[0] not in names or "=" not in arg:
+            kept.append(arg)
+    return kept

@@ -58,10 +58,10 @@ an interrupted seed (which `--report` leaves out until it is done).
     python benchmarks/quality.py --quick             # 1 seed, tiny: a smoke run (~8 min)
     python benchmarks/quality.py --first-seed 3 --seeds 2 --out runs/b.json  # split seeds
     python benchmarks/quality.py --report runs/a.json runs/b.json --out runs/all.json  # join
-    python benchmarks/quality.py --first-seed 1 --seeds 1 --threads 1 --out runs/a.json &
-    python benchmarks/quality.py --first-seed 2 --seeds 1 --threads 1 --out runs/b.json
-        # two seeds side by side, one core each (one process leaves cores idle while it
-        # simulates, builds and evaluates)
+    python benchmarks/quality.py --seeds 5 --jobs 2 --out runs/q.json --resume
+        # each seed in a process of one thread, two at a time, a new one as one ends
+        # (one process leaves cores idle while it simulates, builds and evaluates);
+        # per-seed files runs/q_s<seed>.json and .log, joined into runs/q.json
     python benchmarks/quality.py --seeds 1 --presets prectr_v1 prectr_v2 \
         --variant v2_noise1.5=prectr_v2:debias_noise_scale=1.5    # a preset with fields changed
 
@@ -86,6 +86,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _common import run_pool, without_options  # noqa: E402
 from quality_report import PRESETS, derived, report  # noqa: E402
 
 
@@ -422,6 +423,41 @@ def merged(paths):
     return meta, per_seed
 
 
+def _seeds_in_processes(args, argv):
+    """`--jobs N`: each seed in a process of its own with one thread, N at a
+    time, started in seed order as others end; their files
+    (`<--out stem>_s<seed>.json`, logs `.log` beside them) joined into
+    `--out` as `--report` joins them, with the wall time of the whole."""
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    common = without_options(argv, ("--jobs", "--seeds", "--first-seed", "--threads", "--out"))
+    stem = os.path.splitext(args.out)[0]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    outs = [f"{stem}_s{seed}.json" for seed in seeds]
+    commands = [[sys.executable, os.path.abspath(__file__), *common, "--first-seed", str(seed),
+                 "--seeds", "1", "--threads", "1", "--out", out]
+                for seed, out in zip(seeds, outs)]
+    print(f"# ranking quality: seeds {seeds}, {args.jobs} processes of one thread at a time; "
+          f"logs {stem}_s<seed>.log", flush=True)
+
+    def ended(index, code, seconds):
+        print(f"  seed {seeds[index]} {'done' if code == 0 else f'failed (exit {code})'} "
+              f"at {seconds:.0f}s", flush=True)
+
+    started = time.perf_counter()
+    codes = run_pool(commands, args.jobs, [f"{stem}_s{seed}.log" for seed in seeds], ended)
+    failed = [seed for seed, code in zip(seeds, codes) if code]
+    if failed:
+        raise SystemExit(f"seeds {failed} failed (their logs say why); the same command with "
+                         "--resume goes on from their last finished preset")
+    meta, per_seed = merged(outs)
+    meta.update(jobs=args.jobs, seconds_wall=time.perf_counter() - started)
+    write_results(args.out, meta, per_seed)
+    print(report(meta, per_seed))
+    print(f"\n{len(per_seed)} seeds in {meta['seconds_wall'] / 60:.1f} min of wall time "
+          f"({args.jobs} processes); per-seed numbers in {args.out}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -463,6 +499,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow intra- and inter-op threads (default: one per core); "
                              "1 for seeds run side by side, one process per core")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="> 1: run each seed in a process of one thread, this many at a "
+                             "time (per-seed files beside --out, then joined into it)")
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"),
                         help="JSON of every per-seed number (rewritten after each preset)")
     parser.add_argument("--work-dir", help="keep datasets and models here (default: a temp dir)")
@@ -476,7 +515,10 @@ def main(argv=None):
                              "them to --out and print the report")
     parser.add_argument("--markdown", action="store_true",
                         help="with --report: print the tables as Markdown (BENCHMARKS.md)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.jobs > 1 and args.seeds > 1 and not (args.report or args.quick):
+        return _seeds_in_processes(args, argv)
     if args.report:
         meta, per_seed = merged(args.report)
         write_results(args.out, meta, per_seed)
