@@ -27,6 +27,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
+import filecmp
 import json
 import multiprocessing as mp
 import queue as queue_module
@@ -59,22 +60,48 @@ def _histories(log_path, schema_json, runs, queue):
     queue.put({"seconds": seconds, "peak_rss_mb": peak_rss_mb()})
 
 
-def _full_build(log_path, schema_json, runs, queue):
+def _full_build(log_path, schema_json, runs, keep, queue):
+    """`runs` timed builds; the last one's dataset is left in `keep`."""
     from prectr_tf.data.build import build_dataset
     from prectr_tf.data.schema import DataSchema
 
     schema = DataSchema.from_json(schema_json)
     seconds, phases = [], None
-    for _ in range(runs):
+    for run in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
+            out = keep if run == runs - 1 else os.path.join(tmp, "ds")
             started = time.perf_counter()
-            info = build_dataset(log_path, os.path.join(tmp, "ds"), schema, progress=False)
+            info = build_dataset(log_path, out, schema, progress=False, overwrite=True)
             seconds.append(time.perf_counter() - started)
             phases = info["seconds"]
     queue.put({"seconds": seconds, "last_phases": phases, "peak_rss_mb": peak_rss_mb()})
 
 
-def _beam_build(log_path, schema_json, workers, queue):
+def _differing_file(beam_dir, reference_dir):
+    """The first file in which the Beam build's dataset differs from
+    `build_dataset`'s (`dataset.json` but for `runner` and `seconds`), or None."""
+    def files(root):
+        return sorted(os.path.relpath(os.path.join(d, f), root)
+                      for d, _, names in os.walk(root) for f in names)
+
+    names = files(reference_dir)
+    if files(beam_dir) != names:
+        return "the list of files"
+    for name in names:
+        a, b = os.path.join(beam_dir, name), os.path.join(reference_dir, name)
+        if name == "dataset.json":
+            def fields(path):
+                with open(path) as fh:
+                    return {k: v for k, v in json.load(fh).items()
+                            if k not in ("runner", "seconds")}
+            if fields(a) != fields(b):
+                return name
+        elif not filecmp.cmp(a, b, shallow=False):
+            return name
+    return None
+
+
+def _beam_build(log_path, schema_json, workers, reference_dir, queue):
     from prectr_tf.data.beam_build import build_dataset_beam
     from prectr_tf.data.schema import DataSchema
 
@@ -83,7 +110,9 @@ def _beam_build(log_path, schema_json, workers, queue):
         started = time.perf_counter()
         build_dataset_beam(log_path, os.path.join(tmp, "ds"), schema, num_workers=workers)
         seconds = time.perf_counter() - started
-    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb()})
+        differing = (_differing_file(os.path.join(tmp, "ds"), reference_dir)
+                     if os.path.exists(reference_dir) else "no reference (--full-build-runs 0)")
+    queue.put({"seconds": [seconds], "peak_rss_mb": peak_rss_mb(), "differing": differing})
 
 
 def _in_child(target, *args):
@@ -143,9 +172,10 @@ def main(argv=None):
         sim.log.to_parquet(log_path)
         n = len(sim.log)
         hist = _in_child(_histories, log_path, schema.to_json(), args.runs)
-        full = (_in_child(_full_build, log_path, schema.to_json(), args.full_build_runs)
-                if args.full_build_runs else None)
-        beam = {w: _in_child(_beam_build, log_path, schema.to_json(), w)
+        reference = os.path.join(tmp, "build_dataset")
+        full = (_in_child(_full_build, log_path, schema.to_json(), args.full_build_runs,
+                          reference) if args.full_build_runs else None)
+        beam = {w: _in_child(_beam_build, log_path, schema.to_json(), w, reference)
                 for w in args.beam_workers}
 
     import pandas as pd  # noqa: PLC0415
@@ -171,7 +201,9 @@ def main(argv=None):
                  if full else "")
         print(f"Beam DirectRunner, {workers} worker(s): {_summary(n, result['seconds'])}{ratio}; "
               f"peak RSS of the driver {result['peak_rss_mb']:,.0f} MB, of the driver and its "
-              f"workers together {result['peak_tree_rss_mb']:,.0f} MB (sampled each second)")
+              f"workers together {result['peak_tree_rss_mb']:,.0f} MB (sampled each second); "
+              + ("the same files as build_dataset's, byte for byte" if result["differing"] is None
+                 else f"NOT the same files as build_dataset's: {result['differing']}"))
     return 0
 
 
