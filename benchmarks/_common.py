@@ -123,13 +123,13 @@ def run_pool(commands, jobs, logs, on_exit=None):
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    started, codes, running, waiting = time.perf_counter(), [None] * len(commands), {}, 0
-    while waiting < len(commands) or running:
-        while waiting < len(commands) and len(running) < jobs:
-            log = open(logs[waiting], "w")  # noqa: SIM115  (closed when the command ends)
-            running[waiting] = (subprocess.Popen(commands[waiting], stdout=log,
-                                                 stderr=subprocess.STDOUT), log)
-            waiting += 1
+    started, codes, running, next_index = time.perf_counter(), [None] * len(commands), {}, 0
+    while next_index < len(commands) or running:
+        while next_index < len(commands) and len(running) < jobs:
+            log = open(logs[next_index], "w")  # noqa: SIM115  (closed when the command ends)
+            running[next_index] = (subprocess.Popen(commands[next_index], stdout=log,
+                                                    stderr=subprocess.STDOUT), log)
+            next_index += 1
         time.sleep(0.2)
         for index, (process, log) in list(running.items()):
             if process.poll() is not None:

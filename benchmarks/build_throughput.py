@@ -84,17 +84,17 @@ def _differing_file(beam_dir, reference_dir):
         return sorted(os.path.relpath(os.path.join(d, f), root)
                       for d, _, names in os.walk(root) for f in names)
 
+    def description(path):
+        with open(path) as fh:
+            return {k: v for k, v in json.load(fh).items() if k not in ("runner", "seconds")}
+
     names = files(reference_dir)
     if files(beam_dir) != names:
         return "the list of files"
     for name in names:
         a, b = os.path.join(beam_dir, name), os.path.join(reference_dir, name)
         if name == "dataset.json":
-            def fields(path):
-                with open(path) as fh:
-                    return {k: v for k, v in json.load(fh).items()
-                            if k not in ("runner", "seconds")}
-            if fields(a) != fields(b):
+            if description(a) != description(b):
                 return name
         elif not filecmp.cmp(a, b, shallow=False):
             return name

@@ -7,8 +7,9 @@ directory (`--work-dir <dir>/seed-<S>`) and measures, `--runs` times each:
    requests filtered out, by the pipeline's chunked filter
    (`make_dataset(holdout_fraction=0.1)`) and by a one-record-at-a-time
    filter (what the pipeline did before: `parse_single_example` per record);
-2. one pass over the held-out slice, as read before (shuffled, parsed every
-   epoch) and from the in-memory cache (`cache=True`, a second pass);
+2. one pass over the held-out slice, as read before (shuffled, and filtered
+   one record at a time, every epoch), shuffled with the chunked filter, and
+   from the in-memory cache (`cache=True`, a second pass);
 3. full-space scoring of each model in `--models` (`model.keras` under
    `models/`) over the seed's 400,000 eval candidates, every row encoded and
    each distinct (query, title) pair encoded once; the largest score
@@ -62,11 +63,6 @@ def _one_by_one(data_dir, fraction, holdout):
         pipeline._keep_requests = chunked
 
 
-def _summary(times):
-    return {"runs": len(times), "min": min(times), "median": float(np.median(times)),
-            "max": max(times)}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", required=True, help="a quality.py seed folder")
@@ -95,7 +91,9 @@ def main(argv=None):
             data_dir, "train", batch_size=512, seed=1, holdout_fraction=0.1), args.runs),
         "train part, one-by-one filter": _timed(
             lambda: _one_by_one(data_dir, 0.1, False), args.runs),
-        "held-out slice, shuffled and parsed": _timed(lambda: make_dataset(
+        "held-out slice, one-by-one filter": _timed(
+            lambda: _one_by_one(data_dir, 0.1, True), args.runs),
+        "held-out slice, chunked filter": _timed(lambda: make_dataset(
             data_dir, "train", batch_size=512, seed=1, holdout_fraction=0.1, holdout=True),
             args.runs)}}
     cached = make_dataset(data_dir, "train", batch_size=512, shuffle=False, cache=True,
@@ -104,7 +102,7 @@ def main(argv=None):
         pass
     result["pipeline"]["held-out slice, cached"] = _timed(lambda: cached, args.runs)
     for name, times in result["pipeline"].items():
-        print(f"{name:<40} {_summary(times)['median']:6.2f} s "
+        print(f"{name:<40} {np.median(times):6.2f} s "
               f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)")
 
     sim = simulate(SimulatorConfig(seed=args.seed, num_users=args.requests // 5,

@@ -3,6 +3,7 @@ of their own, a few at a time, joined as `--report` joins them."""
 
 import json
 import os
+import pathlib
 import sys
 
 import pytest
@@ -60,7 +61,7 @@ def test_jobs_run_each_seed_alone_with_one_thread_and_join_their_files(tmp_path,
         for index, command in enumerate(commands):
             seed = int(command[command.index("--first-seed") + 1])
             out = command[command.index("--out") + 1]
-            _write(__import__("pathlib").Path(out),
+            _write(pathlib.Path(out),
                    [_seed(seed, {"dnn": 0.6, "prectr_v1": 0.6 + seed / 100})])
             on_exit(index, 0, 1.0)
         return [0] * len(commands)
